@@ -1,0 +1,1 @@
+"""crm-sync: keeps CRMs in step with the holiday-rental website."""

@@ -1,0 +1,83 @@
+"""The `crm-sync` command: serve, worker, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+
+from app.settings import Settings
+
+cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
+log = logging.getLogger("app.cli")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # a configuration error: say which, not a traceback
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+) -> None:
+    """Run the API (and, by default, the delivery worker). Migrates an embedded SQLite first."""
+    import uvicorn
+
+    from app.main import create_app
+    from app.migrate import upgrade
+
+    settings = _settings()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@cli.command()
+def worker(
+    drain: bool = typer.Option(False, help="exit once nothing is queued or running"),
+    concurrency: int = typer.Option(4, min=1, help="batches in flight at once"),
+) -> None:
+    """Run a delivery worker (any number may run against PostgreSQL)."""
+    from app.logs import setup_logging
+    from app.main import open_services
+    from app.sync.worker import Worker
+
+    settings = _settings()
+    setup_logging(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_services(settings, with_worker=False) as services:
+            runner = Worker(
+                services.sessions,
+                services.providers,
+                settings.delivery,
+                notifier=services.notifier,
+                concurrency=concurrency,
+            )
+            await runner.run(stop, drain=drain)
+
+    asyncio.run(main())
+
+
+@cli.command()
+def migrate(revision: str = typer.Argument("head")) -> None:
+    """Bring the database schema up to date (alembic upgrade)."""
+    from app.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,82 @@
+"""The services the app runs with (made in lifespan) and the dependencies that hand them out."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.errors import Forbidden, Unauthorized
+from app.providers import Provider
+from app.settings import ApiKey, Settings
+from app.sync.worker import Notifier, Worker
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    providers: dict[str, Provider]
+    notifier: Notifier = field(default_factory=Notifier)
+    worker: Worker | None = None  # the in-process worker, when WORKER_IN_PROCESS
+
+    def kick(self) -> None:
+        """New jobs are queued: have the in-process worker look now."""
+        if self.worker is not None:
+            self.worker.wake()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """A request's unit of work: committed when the route returns, rolled back if it raises."""
+    async with services.sessions() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _find_key(settings: Settings, presented: str) -> ApiKey | None:
+    found = None
+    for secret, key in settings.keys.items():
+        if hmac.compare_digest(secret.encode(), presented.encode()):
+            found = key
+    return found
+
+
+def require(scope: str):  # type: ignore[no-untyped-def]
+    """A dependency admitting keys of `scope`; `ops` keys may do everything."""
+
+    def check(request: Request, services: ServicesDep) -> ApiKey | None:
+        settings = services.settings
+        if not settings.keys:  # development without keys: refused at start-up elsewhere
+            return None
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+        key = _find_key(settings, presented.strip())
+        if key is None:
+            raise Unauthorized("invalid API key")
+        if scope == "ops" and key.scope != "ops":
+            raise Forbidden(f"API key {key.name!r} has scope {key.scope!r}; this needs 'ops'")
+        request.state.api_key = key.name
+        return key
+
+    return Depends(check)
+
+
+SyncAuth = require("sync")
+OpsAuth = require("ops")

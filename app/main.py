@@ -1,0 +1,75 @@
+"""The FastAPI app: services made in lifespan, routers mounted, errors answered as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from app.db import make_engine, make_sessionmaker
+from app.deps import Services
+from app.errors import install_handlers
+from app.logs import setup_logging
+from app.providers import ProviderContext, build_providers
+from app.routers import health, mock, sync
+from app.settings import Settings
+from app.sync.worker import Worker
+
+log = logging.getLogger("app")
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, with_worker: bool) -> AsyncIterator[Services]:
+    """Engine, providers and (optionally) the delivery worker, closed in reverse on exit."""
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
+    services = Services(settings=settings, engine=engine, sessions=sessions, providers=providers)
+    stop = asyncio.Event()
+    task = None
+    if with_worker:
+        services.worker = Worker(sessions, providers, settings.delivery, notifier=services.notifier)
+        task = asyncio.create_task(services.worker.run(stop), name="delivery-worker")
+    try:
+        yield services
+    finally:
+        stop.set()
+        if task is not None:
+            with suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        for provider in providers.values():
+            await provider.aclose()
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    setup_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.keys:
+            log.warning("API_KEYS is empty: authentication is OFF (development only)")
+        async with open_services(settings, with_worker=settings.worker_in_process) as services:
+            app.state.services = services
+            log.info(
+                "crm-sync ready: providers %s, worker %s",
+                ",".join(settings.providers),
+                "in process" if settings.worker_in_process else "separate",
+            )
+            yield
+
+    app = FastAPI(
+        title="crm-sync",
+        version="0.1.0",
+        description="Keeps CRMs in step with the holiday-rental website.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.include_router(health.router)
+    app.include_router(sync.router)
+    app.include_router(mock.router)
+    return app

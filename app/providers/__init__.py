@@ -1,0 +1,45 @@
+"""The provider registry: a plain dict from name to factory, built from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.mock import MockProvider
+from app.settings import Settings
+
+__all__ = [
+    "FACTORIES",
+    "Delivery",
+    "FailureKind",
+    "Outcome",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "build_providers",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """What a factory may use: settings, and this service's database (for `internal`)."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+
+
+Factory = Callable[[ProviderContext], Provider]
+
+FACTORIES: dict[str, Factory] = {
+    "mock": lambda ctx: MockProvider(ctx.settings.mock),
+}
+
+
+def build_providers(ctx: ProviderContext) -> dict[str, Provider]:
+    missing = [n for n in ctx.settings.providers if n not in FACTORIES]
+    if missing:
+        raise RuntimeError(f"CRM_PROVIDERS names providers not built into this version: {missing}")
+    return {name: FACTORIES[name](ctx) for name in ctx.settings.providers}

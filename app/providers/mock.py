@@ -1,0 +1,122 @@
+"""The mock CRM: keeps what it gets in memory, answers with deterministic ids, fails on request."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.models import Action
+from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.records import Kind
+from app.settings import MockSettings
+
+log = logging.getLogger(__name__)
+
+FaultMode = Literal["transient", "timeout", "rate_limit", "reject"]
+
+_CRM_NOUN = {Kind.owner: "contact"}
+
+
+@dataclass
+class Faults:
+    """What the mock does wrong: `mode` for a share (`rate`) of deliveries, or the next `count`."""
+
+    mode: FaultMode | None = None
+    rate: float = 1.0
+    count: int | None = None
+    retry_after: float = 1.0
+
+    def take(self, rng: random.Random) -> FaultMode | None:
+        if self.mode is None:
+            return None
+        if self.count is not None:
+            if self.count <= 0:
+                return None
+            self.count -= 1
+            return self.mode
+        return self.mode if rng.random() < self.rate else None
+
+
+def mock_crm_id(kind: Kind, record_id: str) -> str:
+    digest = hashlib.sha256(f"{kind}:{record_id}".encode()).hexdigest()[:12]
+    return f"crm_{_CRM_NOUN.get(kind, kind.value)}_{digest}"
+
+
+class MockProvider(Provider):
+    name = "mock"
+    batch_size = 500
+
+    def __init__(self, settings: MockSettings | None = None, *, seed: int | None = None) -> None:
+        settings = settings or MockSettings()
+        self.faults = Faults(
+            mode=settings.fault,
+            rate=settings.fault_rate,
+            count=settings.fault_count,
+            retry_after=settings.retry_after,
+        )
+        self.latency = settings.latency_ms / 1000
+        self.store: dict[tuple[Kind, str], dict[str, Any]] = {}
+        self.calls = 0  # deliveries received, faulty ones included
+        self._rng = random.Random(seed)
+
+    async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return [self._one(kind, d) for d in deliveries]
+
+    def _one(self, kind: Kind, delivery: Delivery) -> Outcome:
+        self.calls += 1
+        request = {"kind": kind.value, "id": delivery.record_id, "properties": delivery.data}
+        if delivery.parent_crm_id:
+            request["parentId"] = delivery.parent_crm_id
+        fault = self.faults.take(self._rng)
+        if fault is not None:
+            return Outcome.failed(self._error(fault, request))
+        key = (kind, delivery.record_id)
+        created = key not in self.store
+        self.store[key] = delivery.data
+        crm_id = delivery.crm_id or mock_crm_id(kind, delivery.record_id)
+        action = Action.note if kind is Kind.note else Action.create if created else Action.update
+        log.info("mock %s %s %s -> %s", action, kind, delivery.record_id, crm_id)
+        return Outcome(
+            crm_id=crm_id,
+            action=action,
+            http_status=201 if created else 200,
+            request=request,
+            response={"id": crm_id, "created": created},
+        )
+
+    def _error(self, fault: FaultMode, request: dict[str, Any]) -> ProviderError:
+        match fault:
+            case "transient":
+                return ProviderError(
+                    FailureKind.transient,
+                    "mock: 503 service unavailable",
+                    http_status=503,
+                    request=request,
+                    response={"error": "service unavailable"},
+                )
+            case "timeout":
+                return ProviderError(FailureKind.timeout, "mock: timed out", request=request)
+            case "rate_limit":
+                return ProviderError(
+                    FailureKind.rate_limited,
+                    "mock: 429 too many requests",
+                    http_status=429,
+                    retry_after=self.faults.retry_after,
+                    request=request,
+                    response={"error": "rate limited", "retryAfter": self.faults.retry_after},
+                )
+            case "reject":
+                return ProviderError(
+                    FailureKind.rejected,
+                    "mock: 400 invalid record: rejected by request",
+                    http_status=400,
+                    request=request,
+                    response={"error": "invalid record", "message": "rejected by request"},
+                )

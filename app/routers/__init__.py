@@ -1,0 +1,1 @@
+"""HTTP routes: thin, each parses, authenticates and calls one service function."""

@@ -1,0 +1,162 @@
+"""Configuration from the environment (and `.env`), grouped by area; all in `.env.example`."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from functools import cached_property
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+KNOWN_PROVIDERS = ("mock", "internal", "hubspot", "treadsoft")
+SCOPES = ("sync", "ops")
+
+
+class _Env(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
+
+
+class AppEnv(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class ApiKey:
+    """One `name:scope:key` entry of API_KEYS."""
+
+    __slots__ = ("key", "name", "scope")
+
+    def __init__(self, name: str, scope: str, key: str) -> None:
+        self.name, self.scope, self.key = name, scope, key
+
+    def __repr__(self) -> str:  # never show the key itself
+        return f"ApiKey(name={self.name!r}, scope={self.scope!r})"
+
+
+class HubSpotSettings(_Env):
+    model_config = SettingsConfigDict(
+        env_prefix="HUBSPOT_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    access_token: SecretStr | None = None
+    base_url: AnyHttpUrl = AnyHttpUrl("https://api.hubapi.com")
+    app_secret: SecretStr | None = None
+    rate_limit: int = Field(
+        100, ge=1, description="requests per rolling 10 s, shared by all workers"
+    )
+
+
+class TreadSoftSettings(_Env):
+    model_config = SettingsConfigDict(
+        env_prefix="CRM_API_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    url: AnyHttpUrl | None = None
+    key: SecretStr | None = None
+    secret: SecretStr | None = None
+
+
+class MockSettings(_Env):
+    """Faults the mock provider injects, for demos and tests (also settable at runtime)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MOCK_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    fault: Literal["transient", "timeout", "rate_limit", "reject"] | None = None
+    fault_rate: float = Field(1.0, ge=0, le=1)
+    fault_count: int | None = Field(None, ge=0, description="only the next N deliveries")
+    retry_after: float = Field(1.0, ge=0)
+    latency_ms: int = Field(0, ge=0)
+
+
+class DeliverySettings(_Env):
+    model_config = SettingsConfigDict(
+        env_prefix="DELIVERY_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    max_attempts: int = Field(6, ge=1)
+    backoff_base: float = Field(1.0, gt=0, description="seconds before the first retry")
+    backoff_max: float = Field(600.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    claim_batch: int = Field(500, ge=1)
+    poll_interval: float = Field(0.5, gt=0)
+    provider_timeout: float = Field(30.0, gt=0)
+
+
+class Settings(_Env):
+    app_env: AppEnv = AppEnv.development
+    database_url: str = "sqlite+aiosqlite:///./crm_sync.db"
+    crm_providers: str = "mock"
+    crm_enabled: bool = True
+    api_keys: SecretStr | None = None
+    worker_in_process: bool = True
+    sync_wait_seconds: float = Field(5.0, ge=0)
+    stripe_webhook_secret: SecretStr | None = None
+    phone_default_region: str = "GB"
+    public_base_url: AnyHttpUrl | None = None
+    log_level: str = "INFO"
+
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    treadsoft: TreadSoftSettings = Field(default_factory=TreadSoftSettings)
+    mock: MockSettings = Field(default_factory=MockSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @field_validator("crm_providers")
+    @classmethod
+    def _known_providers(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in KNOWN_PROVIDERS]
+        if unknown or not names:
+            raise ValueError(
+                f"CRM_PROVIDERS: unknown provider(s) {unknown or value!r}; "
+                f"choose from {', '.join(KNOWN_PROVIDERS)}"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @field_validator("phone_default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _production_needs_keys(self) -> Settings:
+        if self.app_env is AppEnv.production and not self.keys:
+            raise ValueError("API_KEYS must be set outside development")
+        self.keys  # noqa: B018 - parse now so a malformed entry fails at start-up
+        return self
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers deliveries go to, in order; the first one's CRM id is the primary."""
+        if not self.crm_enabled:
+            return ["mock"]
+        return self.crm_providers.split(",")
+
+    @cached_property
+    def keys(self) -> dict[str, ApiKey]:
+        """API keys by secret value."""
+        if self.api_keys is None:
+            return {}
+        found: dict[str, ApiKey] = {}
+        for entry in self.api_keys.get_secret_value().split(","):
+            if not entry.strip():
+                continue
+            parts = entry.strip().split(":", 2)
+            if len(parts) != 3 or parts[1] not in SCOPES or not parts[2]:
+                name = parts[0] if parts else "?"
+                raise ValueError(
+                    f"API_KEYS: entry {name!r} must be name:scope:key with scope sync or ops"
+                )
+            found[parts[2]] = ApiKey(*parts)
+        return found
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

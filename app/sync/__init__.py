@@ -1,0 +1,1 @@
+"""The pipeline: accept records, deliver them through providers, pull CRM-side edits back."""

@@ -1,0 +1,604 @@
+"""The delivery worker: claim due jobs, batch them per provider and kind, deliver, log each one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import UTCDateTime, transaction, utcnow
+from app.models import (
+    Action,
+    JobStatus,
+    LinkStatus,
+    LogStatus,
+    ProviderLink,
+    Record,
+    SyncJob,
+    SyncLog,
+)
+from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError, redact
+from app.records import SPECS, Kind
+from app.settings import DeliverySettings
+
+log = logging.getLogger(__name__)
+
+WAIT_RECHECK = 30.0  # seconds before a job waiting for its parent looks again, as a safety net
+HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alone
+# Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
+JOBS = cast(Table, SyncJob.__table__)
+
+
+class Notifier:
+    """Wakes in-process waiters (sync requests waiting for their delivery) after each commit."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        event = self._event
+        with suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+def backoff(n: int, settings: DeliverySettings) -> float:
+    """Exponential with jitter: base * 2^(n-1), capped, scaled by a random 50-100%."""
+    delay = min(settings.backoff_max, settings.backoff_base * 2 ** max(n - 1, 0))
+    return float(delay * random.uniform(0.5, 1.0))
+
+
+@dataclass(slots=True)
+class Claimed:
+    job: SyncJob
+    record: Record
+
+
+@dataclass(slots=True)
+class Result:
+    """One claimed job's fate, written with the others of its batch in one transaction."""
+
+    claimed: Claimed
+    status: JobStatus
+    outcome: Outcome | None = None  # None: no call was made (skipped, or waiting)
+    log_status: LogStatus | None = None
+    action: Action = Action.upsert
+    error: str | None = None
+    run_after: datetime | None = None
+    attempts: int = 0
+    deferrals: int = 0
+    duration_ms: float | None = None
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        providers: dict[str, Provider],
+        settings: DeliverySettings,
+        *,
+        notifier: Notifier | None = None,
+        name: str | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        self.sessions = sessions
+        self.providers = providers
+        self.settings = settings
+        self.notifier = notifier or Notifier()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._next_reclaim = 0.0
+
+    def wake(self) -> None:
+        """Look for work now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, *, drain: bool = False) -> None:
+        """Deliver until `stop` is set; with `drain`, return once nothing is queued or running."""
+        log.info("worker %s delivering to %s", self.name, ", ".join(self.providers))
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:  # the loop must outlive a bad round (database restart, bug)
+                log.exception("worker round failed; retrying")
+                handled = 0
+                await asyncio.sleep(self.settings.poll_interval)
+            if handled:
+                continue
+            if drain and not await self.pending():
+                return
+            self._wake.clear()
+            stop_wait = asyncio.ensure_future(stop.wait())
+            wake_wait = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait(
+                [stop_wait, wake_wait],
+                timeout=self.settings.poll_interval,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stop_wait.cancel()
+            wake_wait.cancel()
+
+    async def pending(self) -> int:
+        async with self.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(SyncJob)
+                .where(
+                    SyncJob.provider.in_(list(self.providers)),
+                    SyncJob.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+                )
+            )
+        return int(count or 0)
+
+    async def run_once(self) -> int:
+        """One round: reclaim lost leases, claim due jobs, deliver them. Returns jobs handled."""
+        await self._reclaim_expired()
+        claimed = await self._claim()
+        if not claimed:
+            return 0
+        batches: dict[tuple[str, Kind], list[Claimed]] = defaultdict(list)
+        for item in claimed:
+            batches[(item.job.provider, Kind(item.record.kind))].append(item)
+        tasks = []
+        for (provider_name, kind), items in batches.items():
+            provider = self.providers[provider_name]
+            for start in range(0, len(items), provider.batch_size):
+                chunk = items[start : start + provider.batch_size]
+                tasks.append(self._deliver_guarded(provider, kind, chunk))
+        await asyncio.gather(*tasks)
+        return len(claimed)
+
+    # -- claiming -------------------------------------------------------------------------
+
+    async def _claim(self) -> list[Claimed]:
+        now = utcnow()
+        token = secrets.token_hex(8)
+        async with transaction(self.sessions) as session:
+            due = (
+                select(SyncJob.id)
+                .where(
+                    SyncJob.status.in_([JobStatus.queued.value, JobStatus.waiting.value]),
+                    SyncJob.run_after <= now,
+                    SyncJob.provider.in_(list(self.providers)),
+                )
+                .order_by(SyncJob.run_after, SyncJob.id)
+                .limit(self.settings.claim_batch)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
+            )
+            ids = list(
+                await session.scalars(
+                    update(SyncJob)
+                    .where(SyncJob.id.in_(due.scalar_subquery()))
+                    .values(
+                        status=JobStatus.running.value,
+                        lease_until=now + timedelta(seconds=self.settings.lease_seconds),
+                        lease_token=token,
+                        requeue=False,
+                        updated_at=now,
+                    )
+                    .returning(SyncJob.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if not ids:
+                return []
+            rows = await session.execute(
+                select(SyncJob, Record)
+                .join(Record, Record.id == SyncJob.record_id)
+                .where(SyncJob.id.in_(ids))
+                .order_by(SyncJob.id)
+            )
+            return [Claimed(job, record) for job, record in rows]
+
+    async def _reclaim_expired(self) -> None:
+        """A worker that died loses its lease; its jobs go back to the queue."""
+        if time.monotonic() < self._next_reclaim:
+            return
+        self._next_reclaim = time.monotonic() + self.settings.lease_seconds / 4
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            result = await session.execute(
+                update(SyncJob)
+                .where(SyncJob.status == JobStatus.running.value, SyncJob.lease_until < now)
+                .values(status=JobStatus.queued.value, lease_token=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        if result.rowcount:  # type: ignore[attr-defined]
+            log.warning("reclaimed %d jobs whose lease expired", result.rowcount)  # type: ignore[attr-defined]
+
+    # -- delivering -----------------------------------------------------------------------
+
+    async def _deliver_guarded(self, provider: Provider, kind: Kind, items: list[Claimed]) -> None:
+        async with self._slots:
+            try:
+                await self._deliver(provider, kind, items)
+            except Exception:
+                # Leave the jobs leased: they return to the queue when the lease runs out.
+                log.exception("delivery of %d %s to %s failed", len(items), kind, provider.name)
+
+    async def _deliver(self, provider: Provider, kind: Kind, items: list[Claimed]) -> None:
+        links, parent_ids = await self._lookup(provider.name, items)
+        results: list[Result] = []
+        to_send: list[tuple[Claimed, Delivery]] = []
+        spec = SPECS[kind]
+        for item in items:
+            job, record = item.job, item.record
+            link = links.get(record.id)
+            if kind not in provider.kinds:
+                results.append(self._skip(item, f"{provider.name} does not take {kind} records"))
+                continue
+            if (
+                not job.force
+                and link is not None
+                and link.status == LinkStatus.synced
+                and link.confirmed_hash == record.content_hash
+            ):
+                results.append(self._skip(item, "unchanged since the last confirmed sync"))
+                continue
+            parent_crm_id = None
+            if record.parent_kind and record.parent_id:
+                parent_crm_id = parent_ids.get((record.parent_kind, record.parent_id))
+                if parent_crm_id is None:
+                    results.append(self._wait(item, spec.parent_kind, record.parent_id, provider))
+                    continue
+            to_send.append(
+                (
+                    item,
+                    Delivery(
+                        job_id=job.id,
+                        kind=kind,
+                        record_id=record.external_id,
+                        data=record.data,
+                        crm_id=link.crm_id if link else None,
+                        parent_crm_id=parent_crm_id,
+                        idempotency_key=f"{provider.name}-{job.id}-{record.content_hash[:16]}",
+                    ),
+                )
+            )
+        if to_send:
+            started = time.perf_counter()
+            outcomes = await self._call(provider, kind, [d for _, d in to_send])
+            per_record_ms = (time.perf_counter() - started) * 1000 / len(to_send)
+            for (item, _), outcome in zip(to_send, outcomes, strict=True):
+                result = self._judge(item, outcome)
+                result.duration_ms = per_record_ms
+                results.append(result)
+        await self._write(provider.name, kind, results)
+        self.notifier.notify()
+
+    async def _lookup(
+        self, provider: str, items: Sequence[Claimed]
+    ) -> tuple[dict[int, ProviderLink], dict[tuple[str, str], str]]:
+        """This provider's links for the batch, and its CRM ids for the batch's parents."""
+        record_ids = [i.record.id for i in items]
+        parents = {(i.record.parent_kind, i.record.parent_id) for i in items if i.record.parent_id}
+        async with self.sessions() as session:
+            links = {
+                link.record_id: link
+                for link in await session.scalars(
+                    select(ProviderLink).where(
+                        ProviderLink.provider == provider, ProviderLink.record_id.in_(record_ids)
+                    )
+                )
+            }
+            parent_ids: dict[tuple[str, str], str] = {}
+            if parents:
+                rows = await session.execute(
+                    select(Record.kind, Record.external_id, ProviderLink.crm_id)
+                    .join(ProviderLink, ProviderLink.record_id == Record.id)
+                    .where(
+                        ProviderLink.provider == provider,
+                        ProviderLink.crm_id.is_not(None),
+                        tuple_(Record.kind, Record.external_id).in_(list(parents)),
+                    )
+                )
+                parent_ids = {(k, e): c for k, e, c in rows if c}
+        return links, parent_ids
+
+    async def _call(
+        self, provider: Provider, kind: Kind, deliveries: list[Delivery]
+    ) -> list[Outcome]:
+        """The provider call; a whole-batch failure becomes the same failure for each record."""
+        try:
+            async with asyncio.timeout(self.settings.provider_timeout):
+                outcomes = await provider.deliver(kind, deliveries)
+            if len(outcomes) != len(deliveries):
+                raise ProviderError(
+                    FailureKind.transient,
+                    f"{provider.name} answered {len(outcomes)} outcomes for {len(deliveries)}",
+                )
+            return outcomes
+        except ProviderError as exc:
+            return [Outcome.failed(exc) for _ in deliveries]
+        except TimeoutError:
+            error = ProviderError(
+                FailureKind.timeout,
+                f"{provider.name}: no answer in {self.settings.provider_timeout}s",
+            )
+            return [Outcome.failed(error) for _ in deliveries]
+        except Exception as exc:  # an adapter bug must not lose the jobs or kill the worker
+            log.exception("provider %s raised", provider.name)
+            error = ProviderError(
+                FailureKind.transient, f"{provider.name}: {type(exc).__name__}: {exc}"
+            )
+            return [Outcome.failed(error) for _ in deliveries]
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def _skip(self, item: Claimed, reason: str) -> Result:
+        return Result(
+            item,
+            JobStatus.done,
+            log_status=LogStatus.skipped,
+            error=reason,
+            attempts=item.job.attempts,
+            deferrals=item.job.deferrals,
+        )
+
+    def _wait(
+        self, item: Claimed, parent_kind: Kind | None, parent_id: str, provider: Provider
+    ) -> Result:
+        deferrals = item.job.deferrals + 1
+        delay = min(WAIT_RECHECK * deferrals, self.settings.backoff_max)
+        return Result(
+            item,
+            JobStatus.waiting,
+            error=f"waiting for {parent_kind} {parent_id} to be synced to {provider.name}",
+            run_after=utcnow() + timedelta(seconds=delay),
+            attempts=item.job.attempts,
+            deferrals=deferrals,
+        )
+
+    def _judge(self, item: Claimed, outcome: Outcome) -> Result:
+        job = item.job
+        if outcome.error is None:
+            return Result(
+                item,
+                JobStatus.done,
+                outcome,
+                LogStatus.success,
+                outcome.action,
+                attempts=job.attempts,
+                deferrals=job.deferrals,
+            )
+        error = outcome.error
+        now = utcnow()
+        attempts, deferrals = job.attempts, job.deferrals
+        if error.kind.permanent:
+            return Result(
+                item,
+                JobStatus.failed,
+                outcome,
+                LogStatus.failed,
+                outcome.action,
+                error=error.message,
+                attempts=attempts + 1,
+                deferrals=deferrals,
+            )
+        if error.kind is FailureKind.transient:
+            attempts += 1
+            if attempts >= self.settings.max_attempts:
+                return Result(
+                    item,
+                    JobStatus.dead,
+                    outcome,
+                    LogStatus.failed,
+                    outcome.action,
+                    error=f"{error.message} (gave up after {attempts} attempts)",
+                    attempts=attempts,
+                    deferrals=deferrals,
+                )
+            delay = backoff(attempts, self.settings)
+        else:  # rate limited, timed out, unauthorised: not the record's fault
+            deferrals += 1
+            delay = backoff(deferrals, self.settings)
+            if error.kind is FailureKind.unauthorized:
+                delay = max(delay, HOLD_UNAUTHORIZED)
+        delay = max(delay, error.retry_after or 0.0)
+        return Result(
+            item,
+            JobStatus.queued,
+            outcome,
+            LogStatus.failed,
+            outcome.action,
+            error=error.message,
+            run_after=now + timedelta(seconds=delay),
+            attempts=attempts,
+            deferrals=deferrals,
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def _write(self, provider: str, kind: Kind, results: Sequence[Result]) -> None:
+        if not results:
+            return
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            log_ids = await self._insert_logs(session, provider, kind, results, now)
+            await self._upsert_links(session, provider, results, log_ids, now)
+            await self._update_jobs(session, results, now)
+            delivered = [r.claimed.record for r in results if r.log_status is LogStatus.success]
+            await self._wake_children(session, provider, kind, delivered, now)
+
+    async def _insert_logs(
+        self,
+        session: AsyncSession,
+        provider: str,
+        kind: Kind,
+        results: Sequence[Result],
+        now: datetime,
+    ) -> dict[int, int]:
+        logged = [r for r in results if r.log_status is not None]
+        if not logged:
+            return {}
+        rows = []
+        for r in logged:
+            o = r.outcome
+            link_crm_id = o.crm_id if o else None
+            rows.append(
+                {
+                    "created_at": now,
+                    "provider": provider,
+                    "entity_type": kind.value,
+                    "entity_id": r.claimed.record.external_id,
+                    "crm_id": link_crm_id,
+                    "action": (r.action if o else Action.update).value,
+                    "status": r.log_status.value,  # type: ignore[union-attr]
+                    "http_status": o.http_status if o else None,
+                    "request": redact(o.request) if o else None,
+                    "response": redact(o.response) if o else None,
+                    "error": r.error,
+                    "duration_ms": r.duration_ms,
+                    "attempt": r.claimed.job.attempts + r.claimed.job.deferrals + 1,
+                    "job_id": r.claimed.job.id,
+                    "bulk_id": r.claimed.job.bulk_id,
+                }
+            )
+        ids = await session.scalars(
+            insert(SyncLog).returning(SyncLog.id, sort_by_parameter_order=True), rows
+        )
+        return {r.claimed.job.id: log_id for r, log_id in zip(logged, ids, strict=True)}
+
+    async def _upsert_links(
+        self,
+        session: AsyncSession,
+        provider: str,
+        results: Sequence[Result],
+        log_ids: dict[int, int],
+        now: datetime,
+    ) -> None:
+        rows: list[dict[str, Any]] = []
+        for r in results:
+            if r.outcome is None:
+                continue
+            record = r.claimed.record
+            ok = r.log_status is LogStatus.success
+            final = r.status in (JobStatus.failed, JobStatus.dead)
+            rows.append(
+                {
+                    "record_id": record.id,
+                    "provider": provider,
+                    "crm_id": r.outcome.crm_id,
+                    # "pending" here means: keep the link's status (a retry is still to come).
+                    "status": (
+                        LinkStatus.synced
+                        if ok
+                        else LinkStatus.failed
+                        if final
+                        else LinkStatus.pending
+                    ).value,
+                    "confirmed_hash": record.content_hash if ok else None,
+                    "attempted_hash": record.content_hash,
+                    "last_synced_at": now if ok else None,
+                    "last_attempt_at": now,
+                    "last_error": None if ok else r.error,
+                    "last_log_id": log_ids.get(r.claimed.job.id),
+                }
+            )
+        if not rows:
+            return
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        stmt = insert(ProviderLink).values(rows)
+        new, old = stmt.excluded, ProviderLink
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["record_id", "provider"],
+            set_={
+                "crm_id": func.coalesce(new.crm_id, old.crm_id),
+                "status": case(
+                    (new.status == LinkStatus.pending.value, old.status), else_=new.status
+                ),
+                "confirmed_hash": func.coalesce(new.confirmed_hash, old.confirmed_hash),
+                "attempted_hash": new.attempted_hash,
+                "last_synced_at": func.coalesce(new.last_synced_at, old.last_synced_at),
+                "last_attempt_at": new.last_attempt_at,
+                "last_error": new.last_error,
+                "last_log_id": func.coalesce(new.last_log_id, old.last_log_id),
+            },
+        )
+        await session.execute(stmt)
+
+    async def _update_jobs(
+        self, session: AsyncSession, results: Sequence[Result], now: datetime
+    ) -> None:
+        jobs = JOBS.c
+        at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
+        ended = bindparam("st").in_(
+            [JobStatus.done.value, JobStatus.failed.value, JobStatus.dead.value]
+        )
+        # New content arrived while this job ran: it goes round again for that content.
+        again = and_(jobs.requeue, ended)
+        stmt = (
+            update(JOBS)
+            .where(jobs.id == bindparam("jid"), jobs.lease_token == bindparam("token"))
+            .values(
+                status=case((again, JobStatus.queued.value), else_=bindparam("st")),
+                run_after=case((again, at), else_=after),
+                attempts=case((again, 0), else_=bindparam("att")),
+                deferrals=case((again, 0), else_=bindparam("dfr")),
+                requeue=False,
+                force=case((again, jobs.force), else_=False),
+                last_error=bindparam("err"),
+                lease_token=None,
+                lease_until=None,
+                updated_at=at,
+            )
+        )
+        params = [
+            {
+                "jid": r.claimed.job.id,
+                "token": r.claimed.job.lease_token,
+                "st": r.status.value,
+                "after": r.run_after or now,
+                "att": r.attempts,
+                "dfr": r.deferrals,
+                "err": None if r.status is JobStatus.done else r.error,
+                "now": now,
+            }
+            for r in results
+        ]
+        await session.execute(stmt, params)
+
+    async def _wake_children(
+        self,
+        session: AsyncSession,
+        provider: str,
+        kind: Kind,
+        delivered: Iterable[Record],
+        now: datetime,
+    ) -> None:
+        ids = [r.external_id for r in delivered]
+        if not ids:
+            return
+        children = select(Record.id).where(
+            Record.parent_kind == kind.value, Record.parent_id.in_(ids)
+        )
+        await session.execute(
+            update(SyncJob)
+            .where(
+                SyncJob.provider == provider,
+                SyncJob.status == JobStatus.waiting.value,
+                SyncJob.record_id.in_(children.scalar_subquery()),
+            )
+            .values(status=JobStatus.queued.value, run_after=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
