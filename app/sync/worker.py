@@ -543,9 +543,14 @@ class Worker:
         jobs = JOBS.c
         at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
         ended = bindparam("st").in_(
-            [JobStatus.done.value, JobStatus.failed.value, JobStatus.dead.value]
+            [
+                JobStatus.done.value,
+                JobStatus.failed.value,
+                JobStatus.dead.value,
+                JobStatus.waiting.value,
+            ]
         )
-        # New content arrived while this job ran: it goes round again for that content.
+        # New content (or its parent's CRM id) arrived while this job ran: it goes round again.
         again = and_(jobs.requeue, ended)
         stmt = (
             update(JOBS)
@@ -586,19 +591,28 @@ class Worker:
         delivered: Iterable[Record],
         now: datetime,
     ) -> None:
+        """Children waiting for these records go now. A child being judged at this very moment
+        is flagged to go round again, so its 'waiting' verdict cannot swallow this wake-up."""
         ids = [r.external_id for r in delivered]
         if not ids:
             return
         children = select(Record.id).where(
             Record.parent_kind == kind.value, Record.parent_id.in_(ids)
         )
+        waiting = SyncJob.status == JobStatus.waiting.value
+        running = SyncJob.status == JobStatus.running.value
         await session.execute(
             update(SyncJob)
             .where(
                 SyncJob.provider == provider,
-                SyncJob.status == JobStatus.waiting.value,
+                SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
                 SyncJob.record_id.in_(children.scalar_subquery()),
             )
-            .values(status=JobStatus.queued.value, run_after=now, updated_at=now)
+            .values(
+                status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
+                run_after=case((waiting, now), else_=SyncJob.run_after),
+                requeue=case((running, True), else_=SyncJob.requeue),
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
