@@ -8,6 +8,7 @@ import signal
 
 import typer
 
+from app.ops import cli as ops_cli
 from app.settings import Settings
 
 cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
@@ -77,6 +78,9 @@ def migrate(revision: str = typer.Argument("head")) -> None:
 
     upgrade(_settings().database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+ops_cli.register(cli)  # bulk, retry, logs, purge-logs
 
 
 def main() -> None:

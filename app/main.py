@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from app.db import make_engine, make_sessionmaker
 from app.deps import Services
 from app.errors import install_handlers
-from app.logs import setup_logging
+from app.logs import RequestIdMiddleware, setup_logging
+from app.ops.bulk import BulkRunner, BulkRuns
 from app.providers import ProviderContext, build_providers
-from app.routers import health, mock, sync
+from app.routers import bulk, health, logs, metrics, mock, sync
 from app.settings import Settings
 from app.sync.worker import Worker
 
@@ -45,6 +46,14 @@ async def open_services(settings: Settings, *, with_worker: bool) -> AsyncIterat
         await engine.dispose()
 
 
+def bulk_runs_for(services: Services) -> BulkRuns:
+    """Bulk runs started here, and the sweep that resumes runs whose process died."""
+    runner = BulkRunner(
+        services.sessions, services.settings.bulk, kick=services.kick, notifier=services.notifier
+    )
+    return BulkRuns(runner)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings)
@@ -53,8 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.keys:
             log.warning("API_KEYS is empty: authentication is OFF (development only)")
-        async with open_services(settings, with_worker=settings.worker_in_process) as services:
+        async with (
+            open_services(settings, with_worker=settings.worker_in_process) as services,
+            bulk_runs_for(services).running() as bulk_runs,
+        ):
             app.state.services = services
+            app.state.bulk_runs = bulk_runs
             log.info(
                 "crm-sync ready: providers %s, worker %s",
                 ",".join(settings.providers),
@@ -69,7 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(sync.router)
     app.include_router(mock.router)
+    app.include_router(bulk.router)
+    app.include_router(logs.router)
+    app.include_router(metrics.router)
     return app

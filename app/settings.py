@@ -90,6 +90,19 @@ class DeliverySettings(_Env):
     provider_timeout: float = Field(30.0, gt=0)
 
 
+class BulkSettings(_Env):
+    """Bulk resync: how records are walked and how long `?wait=true` waits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BULK_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    chunk_size: int = Field(1000, ge=1, le=10_000, description="records per enqueue transaction")
+    wait_seconds: float = Field(300.0, ge=0, description="longest ?wait=true before a 202")
+    lease_seconds: float = Field(60.0, gt=0, description="a dead runner's run is resumed after")
+    poll_interval: float = Field(0.5, gt=0, description="how often a run checks it is done")
+
+
 class Settings(_Env):
     app_env: AppEnv = AppEnv.development
     database_url: str = "sqlite+aiosqlite:///./crm_sync.db"
@@ -107,6 +120,7 @@ class Settings(_Env):
     treadsoft: TreadSoftSettings = Field(default_factory=TreadSoftSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    bulk: BulkSettings = Field(default_factory=BulkSettings)
 
     @field_validator("crm_providers")
     @classmethod

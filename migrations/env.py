@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from app import models  # noqa: F401 - registers the tables
 from app.db import Base, make_engine
+from app.ops import models as ops_models  # noqa: F401 - bulk_runs and the ops indexes
 
 config = context.config
 if config.config_file_name is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,8 @@ from app.deps import Services
 from app.errors import NotFound
 from app.records import SPECS, Kind
 from app.sync.service import ProviderState, accept, load_record, record_states
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,13 @@ async def sync_record(
         record = accepted.record
         states = await record_states(session, record, settings.providers)
     external_id = record.external_id
+    log.info(
+        "accepted %s/%s: %d job(s) queued",
+        kind.value,
+        external_id,
+        accepted.enqueued,
+        extra={"record": f"{kind.value}/{external_id}"},
+    )
     if accepted.enqueued:
         services.kick()
         if not respond_async:

@@ -98,7 +98,7 @@ async def store(
 
 async def enqueue(
     session: AsyncSession,
-    record_ids: Select[tuple[int]] | Sequence[int],
+    record_ids: Select[int] | Sequence[int],
     providers: Sequence[str],
     *,
     force: bool = False,
@@ -177,7 +177,12 @@ async def enqueue(
                 "deferrals": case((ended, 0), else_=SyncJob.deferrals),
                 "last_error": case((ended, None), else_=SyncJob.last_error),
                 "force": or_(SyncJob.force, stmt.excluded.force),
-                "bulk_id": stmt.excluded.bulk_id,
+                # A job still in flight keeps the bulk it serves when a plain sync folds into
+                # it (the delivery still answers that bulk); an ended one takes the new id.
+                "bulk_id": case(
+                    (ended, stmt.excluded.bulk_id),
+                    else_=func.coalesce(stmt.excluded.bulk_id, SyncJob.bulk_id),
+                ),
                 "updated_at": stmt.excluded.updated_at,
             },
         )

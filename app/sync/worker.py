@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy import Boolean, Table, and_, bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.db import UTCDateTime, transaction, utcnow
 from app.models import (
     Action,
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 WAIT_RECHECK = 30.0  # seconds before a job waiting for its parent looks again, as a safety net
 HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alone
+# Verdicts after which a job flagged `requeue` goes round again at once.
+SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
 # Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
 JOBS = cast(Table, SyncJob.__table__)
 
@@ -63,6 +66,32 @@ def backoff(n: int, settings: DeliverySettings) -> float:
     """Exponential with jitter: base * 2^(n-1), capped, scaled by a random 50-100%."""
     delay = min(settings.backoff_max, settings.backoff_base * 2 ** max(n - 1, 0))
     return float(delay * random.uniform(0.5, 1.0))
+
+
+def _log_verdicts(provider: str, results: Sequence[Result]) -> None:
+    """One line per job that did not go through (and per success at DEBUG), carrying the job id
+    and the record, so one record can be followed from its request to its sync-log rows."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    for r in results:
+        failed = r.log_status is LogStatus.failed
+        if not failed and not debug:
+            continue
+        record = r.claimed.record
+        log.log(
+            logging.WARNING if failed else logging.DEBUG,
+            "job %s %s %s/%s at %s: %s",
+            r.claimed.job.id,
+            r.status.value,
+            record.kind,
+            record.external_id,
+            provider,
+            r.error or (r.log_status.value if r.log_status else "waiting"),
+            extra={
+                "job_id": r.claimed.job.id,
+                "provider": provider,
+                "record": f"{record.kind}/{record.external_id}",
+            },
+        )
 
 
 @dataclass(slots=True)
@@ -276,13 +305,21 @@ class Worker:
         if to_send:
             started = time.perf_counter()
             outcomes = await self._call(provider, kind, [d for _, d in to_send])
-            per_record_ms = (time.perf_counter() - started) * 1000 / len(to_send)
+            elapsed = time.perf_counter() - started
+            errors = (o.error.kind if o.error else None for o in outcomes)
+            metrics.observe_call(provider.name, kind.value, elapsed, errors)
+            per_record_ms = elapsed * 1000 / len(to_send)
             for (item, _), outcome in zip(to_send, outcomes, strict=True):
                 result = self._judge(item, outcome)
                 result.duration_ms = per_record_ms
                 results.append(result)
         await self._write(provider.name, kind, results)
         self.notifier.notify()
+        metrics.count_jobs(
+            provider.name,
+            [(r.status, r.log_status.value if r.log_status else None) for r in results],
+        )
+        _log_verdicts(provider.name, results)
 
     async def _lookup(
         self, provider: str, items: Sequence[Claimed]
@@ -542,16 +579,9 @@ class Worker:
     ) -> None:
         jobs = JOBS.c
         at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
-        ended = bindparam("st").in_(
-            [
-                JobStatus.done.value,
-                JobStatus.failed.value,
-                JobStatus.dead.value,
-                JobStatus.waiting.value,
-            ]
-        )
         # New content (or its parent's CRM id) arrived while this job ran: it goes round again.
-        again = and_(jobs.requeue, ended)
+        # (`settles` is bound per row: an expanding IN cannot be used with executemany.)
+        again = and_(jobs.requeue, bindparam("settles", type_=Boolean()))
         stmt = (
             update(JOBS)
             .where(jobs.id == bindparam("jid"), jobs.lease_token == bindparam("token"))
@@ -573,6 +603,7 @@ class Worker:
                 "jid": r.claimed.job.id,
                 "token": r.claimed.job.lease_token,
                 "st": r.status.value,
+                "settles": r.status in SETTLES,
                 "after": r.run_after or now,
                 "att": r.attempts,
                 "dfr": r.deferrals,

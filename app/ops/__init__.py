@@ -1,0 +1,1 @@
+"""Ops at scale: batch import, bulk resync, the sync-log and retry API."""

@@ -1,0 +1,92 @@
+"""GET /api/crm/sync/logs and POST /api/crm/sync/retry (ops)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.db import transaction
+from app.deps import OpsAuth, ServicesDep
+from app.models import LogStatus
+from app.ops.logs import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    LogFilter,
+    check_provider,
+    decode_cursor,
+    find_logs,
+    log_view,
+    parse_kind,
+    parse_since,
+    retry_jobs,
+)
+
+router = APIRouter(prefix="/api/crm/sync", tags=["logs"], dependencies=[OpsAuth])
+
+
+@router.get("/logs", summary="The sync log, newest first")
+async def sync_logs(
+    services: ServicesDep,
+    entityType: Annotated[str | None, Query(description="owner, property, ...")] = None,
+    entityId: Annotated[str | None, Query(description="the website id")] = None,
+    provider: str | None = None,
+    status: LogStatus | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601 time or an age: 24h")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="nextCursor of the page before")] = None,
+    jobId: int | None = None,
+    bulkId: str | None = None,
+) -> dict[str, Any]:
+    """Each row with its request and response payloads (secrets redacted). Follow
+    `nextCursor` for older rows; it is null on the last page."""
+    wanted = LogFilter(
+        entity_type=parse_kind(entityType),
+        entity_id=entityId,
+        provider=provider,
+        status=status,
+        since=parse_since(since) if since else None,
+        job_id=jobId,
+        bulk_id=bulkId,
+        limit=limit,
+        before=decode_cursor(cursor) if cursor else None,
+    )
+    async with services.sessions() as session:
+        page = await find_logs(session, wanted)
+    return {
+        "success": True,
+        "count": len(page.rows),
+        "logs": [log_view(row) for row in page.rows],
+        "nextCursor": page.next_cursor,
+    }
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["failed", "dead"] = Field(
+        description="failed: a CRM rejected it; dead: out of attempts"
+    )
+    entityType: str | None = Field(None, description="only this record kind")
+    entityId: str | None = Field(None, description="only this record (website id)")
+    provider: str | None = Field(None, description="only jobs for this provider")
+
+
+@router.post("/retry", summary="Requeue failed or dead jobs")
+async def retry(body: RetryRequest, services: ServicesDep) -> dict[str, Any]:
+    """Matching jobs go back to the queue with their attempts reset; answers how many."""
+    kind = parse_kind(body.entityType)
+    check_provider(body.provider, services.settings.providers)
+    async with transaction(services.sessions) as session:
+        requeued = await retry_jobs(
+            session, [body.status], kind=kind, entity_id=body.entityId, provider=body.provider
+        )
+    if requeued:
+        services.kick()
+    return {
+        "success": True,
+        "message": f"{requeued} {body.status} job(s) requeued",
+        "requeued": requeued,
+        "status": body.status,
+    }
