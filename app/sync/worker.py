@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy import Boolean, Table, and_, bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 WAIT_RECHECK = 30.0  # seconds before a job waiting for its parent looks again, as a safety net
 HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alone
+# Verdicts after which a job flagged `requeue` goes round again at once.
+SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
 # Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
 JOBS = cast(Table, SyncJob.__table__)
 
@@ -542,16 +544,9 @@ class Worker:
     ) -> None:
         jobs = JOBS.c
         at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
-        ended = bindparam("st").in_(
-            [
-                JobStatus.done.value,
-                JobStatus.failed.value,
-                JobStatus.dead.value,
-                JobStatus.waiting.value,
-            ]
-        )
         # New content (or its parent's CRM id) arrived while this job ran: it goes round again.
-        again = and_(jobs.requeue, ended)
+        # (`settles` is bound per row: an expanding IN cannot be used with executemany.)
+        again = and_(jobs.requeue, bindparam("settles", type_=Boolean()))
         stmt = (
             update(JOBS)
             .where(jobs.id == bindparam("jid"), jobs.lease_token == bindparam("token"))
@@ -573,6 +568,7 @@ class Worker:
                 "jid": r.claimed.job.id,
                 "token": r.claimed.job.lease_token,
                 "st": r.status.value,
+                "settles": r.status in SETTLES,
                 "after": r.run_after or now,
                 "att": r.attempts,
                 "dfr": r.deferrals,
