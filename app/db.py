@@ -62,6 +62,12 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # SQLite takes one writer at a time, and its busy handler is unfair: under contention
+        # some writers sleep-poll for seconds. One connection per process makes them queue
+        # in order instead (measured: p99 of 20 concurrent accepts 4.6 s -> see README).
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine

@@ -50,8 +50,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 def _find_key(settings: Settings, presented: str) -> ApiKey | None:
     found = None
-    for secret, key in settings.keys.items():
-        if hmac.compare_digest(secret.encode(), presented.encode()):
+    for key in settings.keys:  # compare with every key, in constant time, to leak nothing
+        if hmac.compare_digest(key.key.encode(), presented.encode()):
             found = key
     return found
 

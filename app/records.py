@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 
 class Kind(StrEnum):
@@ -41,10 +50,33 @@ Money = Annotated[float, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
 
+def unstorable(value: Any) -> str | None:
+    """Why a value cannot be stored as JSON or text (None if it can): JSON has no NaN or
+    Infinity but Python's parser accepts them (and 1e400 is inf); PostgreSQL refuses NUL."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "numbers must be finite"
+    if isinstance(value, str) and "\x00" in value:
+        return "text must not contain NUL characters"
+    if isinstance(value, dict):
+        return next((p for k, v in value.items() if (p := unstorable(k) or unstorable(v))), None)
+    if isinstance(value, list):
+        return next((p for v in value if (p := unstorable(v))), None)
+    return None
+
+
 class _Record(BaseModel):
     # Unknown fields are kept (and hashed and sent on as custom data): the website may grow
     # fields before we map them, and rejecting them would break its calls.
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_values_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if problem := unstorable(key) or unstorable(value):
+                    raise ValueError(f"{key}: {problem}")
+        return data
 
 
 class Owner(_Record):

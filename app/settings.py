@@ -16,10 +16,20 @@ KNOWN_PROVIDERS = ("mock", "internal", "hubspot", "treadsoft")
 SCOPES = ("sync", "ops")
 
 
-class _Env(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+def env_config(prefix: str = "") -> SettingsConfigDict:
+    """Environment (or .env) with an optional prefix; empty values mean unset; errors never
+    echo the input, which may hold secrets."""
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        hide_input_in_errors=True,
     )
+
+
+class _Env(BaseSettings):
+    model_config = env_config()
 
 
 class AppEnv(StrEnum):
@@ -40,9 +50,7 @@ class ApiKey:
 
 
 class HubSpotSettings(_Env):
-    model_config = SettingsConfigDict(
-        env_prefix="HUBSPOT_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("HUBSPOT_")
 
     access_token: SecretStr | None = None
     base_url: AnyHttpUrl = AnyHttpUrl("https://api.hubapi.com")
@@ -53,9 +61,7 @@ class HubSpotSettings(_Env):
 
 
 class TreadSoftSettings(_Env):
-    model_config = SettingsConfigDict(
-        env_prefix="CRM_API_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("CRM_API_")
 
     url: AnyHttpUrl | None = None
     key: SecretStr | None = None
@@ -65,9 +71,7 @@ class TreadSoftSettings(_Env):
 class MockSettings(_Env):
     """Faults the mock provider injects, for demos and tests (also settable at runtime)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MOCK_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("MOCK_")
 
     fault: Literal["transient", "timeout", "rate_limit", "reject"] | None = None
     fault_rate: float = Field(1.0, ge=0, le=1)
@@ -77,9 +81,7 @@ class MockSettings(_Env):
 
 
 class DeliverySettings(_Env):
-    model_config = SettingsConfigDict(
-        env_prefix="DELIVERY_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("DELIVERY_")
 
     max_attempts: int = Field(6, ge=1)
     backoff_base: float = Field(1.0, gt=0, description="seconds before the first retry")
@@ -154,11 +156,11 @@ class Settings(_Env):
         return self.crm_providers.split(",")
 
     @cached_property
-    def keys(self) -> dict[str, ApiKey]:
-        """API keys by secret value."""
+    def keys(self) -> list[ApiKey]:
+        """The API keys (their repr never shows the secret)."""
         if self.api_keys is None:
-            return {}
-        found: dict[str, ApiKey] = {}
+            return []
+        found: list[ApiKey] = []
         for entry in self.api_keys.get_secret_value().split(","):
             if not entry.strip():
                 continue
@@ -168,7 +170,7 @@ class Settings(_Env):
                 raise ValueError(
                     f"API_KEYS: entry {name!r} must be name:scope:key with scope sync or ops"
                 )
-            found[parts[2]] = ApiKey(*parts)
+            found.append(ApiKey(*parts))
         return found
 
     @property

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import ServicesDep, SyncAuth
 from app.errors import InvalidInput
-from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec
+from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec, unstorable
 from app.sync.api import record_status, sync_record
 
 router = APIRouter(prefix="/api/crm/sync", tags=["sync"], dependencies=[SyncAuth])
@@ -35,6 +35,8 @@ def _add_routes(spec: KindSpec) -> None:
         external_id = request.query_params.get(spec.id_field, "").strip()
         if not external_id:
             raise InvalidInput(spec.id_field, "query parameter required")
+        if problem := unstorable(external_id):
+            raise InvalidInput(spec.id_field, problem)
         return await record_status(services, kind, external_id)
 
     post.__name__ = f"sync_{kind.value}"

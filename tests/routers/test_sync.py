@@ -182,6 +182,27 @@ async def test_nothing_is_written_for_a_rejected_body(client, services) -> None:
 
 
 @pytest.mark.parametrize(
+    ("kind", "raw", "named"),
+    [
+        ("property", b'{"propertyId":"p1","pricePerNight":NaN}', "pricePerNight"),
+        ("property", b'{"propertyId":"p1","pricePerNight":1e400}', "pricePerNight"),
+        ("owner", b'{"userId":"u1","customFields":{"x":Infinity}}', "customFields"),
+        ("owner", b'{"userId":"u1","extra":[1, -Infinity]}', "extra"),
+        ("owner", b'{"userId":"u1","name":"nul\\u0000here"}', "name"),
+        ("owner", b'{"userId":"u1","customFields":{"k\\u0000":1}}', "customFields"),
+    ],
+)
+async def test_values_that_cannot_be_stored_are_refused(client, services, kind, raw, named) -> None:
+    response = await client.post(
+        f"/api/crm/sync/{kind}", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert named in response.json()["error"]
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SyncLog)) == 0
+
+
+@pytest.mark.parametrize(
     "raw",
     [b"{bad json", b"", b"[]", b"null", b"42", b'"text"', b"\xff\xfe", b'{"userId": {"a": 1}}'],
 )
@@ -197,6 +218,8 @@ async def test_get_without_the_id_names_the_query_field(client) -> None:
     response = await client.get("/api/crm/sync/property")
     assert response.status_code == 422
     assert response.json()["field"] == "propertyId"
+    nul = await client.get("/api/crm/sync/property", params={"propertyId": "p\x00"})
+    assert nul.status_code == 422
 
 
 async def test_keys_and_scopes(anonymous, ops) -> None:

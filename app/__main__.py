@@ -1,0 +1,5 @@
+"""`python -m app ...` is `crm-sync ...`."""
+
+from app.cli import main
+
+main()
