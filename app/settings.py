@@ -95,9 +95,7 @@ class DeliverySettings(_Env):
 class BulkSettings(_Env):
     """Bulk resync: how records are walked and how long `?wait=true` waits."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BULK_", env_file=".env", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = env_config("BULK_")
 
     chunk_size: int = Field(1000, ge=1, le=10_000, description="records per enqueue transaction")
     wait_seconds: float = Field(300.0, ge=0, description="longest ?wait=true before a 202")
