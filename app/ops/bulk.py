@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction, utcnow
@@ -38,7 +38,7 @@ from app.models import (
 from app.ops.models import ACTIVE_BULK, BulkRun, BulkStatus
 from app.records import PLURALS, PUBLIC_KINDS, Kind
 from app.settings import BulkSettings, Settings
-from app.sync.service import ACTIVE, enqueue
+from app.sync.service import ACTIVE, enqueue, is_postgres
 from app.sync.worker import Notifier
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SyncType = Literal["owners", "properties", "enquiries", "bookings", "memberships", "all"]
 PLURAL_OF = {kind: plural for plural, kind in PLURALS.items()}
 ACTIVE_JOBS = [s.value for s in ACTIVE]
+ANALYZE_FROM = 2000  # jobs queued before statistics are worth refreshing mid-run
 
 
 class BulkRequest(BaseModel):
@@ -63,6 +64,10 @@ class BulkRequest(BaseModel):
 
 class LeaseLost(Exception):
     """Another process took the run over (this one stalled past its lease)."""
+
+
+def _queued(run: BulkRun) -> int:
+    return sum(int(c.get("queued", 0)) for c in run.counts.values())
 
 
 def kinds_of(sync_type: str) -> list[Kind]:
@@ -368,12 +373,14 @@ class BulkRunner:
         kinds = [Kind(k) for k in run.kinds]
         index = kinds.index(Kind(run.cursor_kind)) if run.cursor_kind else len(kinds)
         after = run.cursor_id
+        await self._refresh_statistics("provider_links", "sync_jobs")
+        analysed_at = max(_queued(run), ANALYZE_FROM)
         while index < len(kinds):
             kind = kinds[index]
             async with transaction(self.sessions) as session:
                 ids = await self._chunk(session, run, kind, after)
                 if ids:
-                    await self._enqueue_chunk(session, run, kind, after, ids[-1], len(ids))
+                    await self._enqueue_chunk(session, run, kind, ids)
                     after = ids[-1]
                     cursor_kind: str | None = kind.value
                 else:
@@ -389,8 +396,27 @@ class BulkRunner:
                 await self._save(session, run.id, values)
             if ids:
                 self.kick()
+            if _queued(run) >= 2 * analysed_at:
+                await self._refresh_statistics("sync_jobs")
+                analysed_at = _queued(run)
+        await self._refresh_statistics("sync_jobs")
         run.status = BulkStatus.delivering.value
         log.info("bulk %s: every job queued: %s", run.id, run.counts)
+
+    async def _refresh_statistics(self, *tables: str) -> None:
+        """ANALYZE the tables a bulk grows, as after any bulk load. Autovacuum does it a minute
+        late at best (never, where it is off); meanwhile PostgreSQL plans the workers' claims
+        for a table a thousandth of its size, and each claim sorts the whole queue."""
+        async with self.sessions() as session:
+            if not is_postgres(session):
+                return
+            try:
+                async with session.begin():
+                    await session.execute(text("SET LOCAL lock_timeout = '2s'"))
+                    for table in tables:
+                        await session.execute(text(f"ANALYZE {table}"))
+            except Exception as exc:  # not the owner, or busy: plans stay as they are
+                log.info("could not refresh statistics of %s: %s", ", ".join(tables), exc)
 
     async def _chunk(
         self, session: AsyncSession, run: BulkRun, kind: Kind, after: int
@@ -406,13 +432,11 @@ class BulkRunner:
         return list(await session.scalars(stmt))
 
     async def _enqueue_chunk(
-        self, session: AsyncSession, run: BulkRun, kind: Kind, after: int, upto: int, size: int
+        self, session: AsyncSession, run: BulkRun, kind: Kind, ids: list[int]
     ) -> None:
-        """One INSERT ... SELECT per provider over the chunk's id range; a record the provider
-        already confirmed gets no job (unless `force`) and is counted skipped."""
-        chunk = select(Record.id).where(
-            Record.kind == kind.value, Record.id > after, Record.id <= upto
-        )
+        """One INSERT ... SELECT per provider over the chunk's ids; a record the provider
+        already confirmed gets no job (unless `force`) and is counted skipped. The ids go as a
+        list: a range subquery lets the planner pick a scan of every record for each chunk."""
         counted = dict(run.counts.get(kind.value, {"queued": 0, "skipped": 0}))
         for provider in run.providers:
             if run.only_failed:
@@ -422,16 +446,16 @@ class BulkRunner:
                     .where(
                         ProviderLink.provider == provider,
                         ProviderLink.status == LinkStatus.failed.value,
-                        ProviderLink.record_id.in_(chunk.scalar_subquery()),
+                        ProviderLink.record_id.in_(ids),
                     )
                 )
                 size_here = int(considered or 0)
             else:
-                size_here = size
+                size_here = len(ids)
             # An explicit resync from ops: content a CRM rejected is sent again too.
             queued = await enqueue(
                 session,
-                chunk,
+                ids,
                 [provider],
                 force=run.force,
                 bulk_id=run.id,
@@ -471,6 +495,8 @@ class BulkRunner:
                 async with transaction(self.sessions) as session:
                     await self._save(session, run.id, {})
                 renewed = asyncio.get_running_loop().time()
+                if _queued(run) >= ANALYZE_FROM:  # the workers grow these as they deliver
+                    await self._refresh_statistics("provider_links", "sync_log")
             await self.notifier.wait(self.settings.poll_interval)
         async with transaction(self.sessions) as session:
             fresh = await get_run(session, run.id)

@@ -44,6 +44,10 @@ HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alon
 SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
 # Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
 JOBS = cast(Table, SyncJob.__table__)
+# Core tables for the per-batch writes: executemany with one cached statement, not the ORM's
+# per-row bookkeeping or a multi-row VALUES compiled afresh for every batch size.
+LOGS = cast(Table, SyncLog.__table__)
+LINKS = cast(Table, ProviderLink.__table__)
 
 
 class Notifier:
@@ -201,19 +205,27 @@ class Worker:
         now = utcnow()
         token = secrets.token_hex(8)
         async with transaction(self.sessions) as session:
-            due = (
-                select(SyncJob.id)
-                .where(
-                    SyncJob.status.in_([JobStatus.queued.value, JobStatus.waiting.value]),
-                    SyncJob.run_after <= now,
-                    SyncJob.provider.in_(list(self.providers)),
+            ids: list[int] = []
+            # One status at a time: `status = x ORDER BY run_after` walks the (status, run_after)
+            # index and stops after a batch, where `status IN (...)` sorted every due job on
+            # each claim (quadratic over a 100,000-job bulk). Queued first; waiting jobs are
+            # rechecks that a parent's delivery also wakes directly.
+            for status in (JobStatus.queued, JobStatus.waiting):
+                room = self.settings.claim_batch - len(ids)
+                if room <= 0:
+                    break
+                due = (
+                    select(SyncJob.id)
+                    .where(
+                        SyncJob.status == status.value,
+                        SyncJob.run_after <= now,
+                        SyncJob.provider.in_(list(self.providers)),
+                    )
+                    .order_by(SyncJob.run_after, SyncJob.id)
+                    .limit(room)
+                    .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
                 )
-                .order_by(SyncJob.run_after, SyncJob.id)
-                .limit(self.settings.claim_batch)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
-            )
-            ids = list(
-                await session.scalars(
+                ids += await session.scalars(
                     update(SyncJob)
                     .where(SyncJob.id.in_(due.scalar_subquery()))
                     .values(
@@ -226,7 +238,6 @@ class Worker:
                     .returning(SyncJob.id)
                     .execution_options(synchronize_session=False)
                 )
-            )
             if not ids:
                 return []
             rows = await session.execute(
@@ -328,13 +339,15 @@ class Worker:
         record_ids = [i.record.id for i in items]
         parents = {(i.record.parent_kind, i.record.parent_id) for i in items if i.record.parent_id}
         async with self.sessions() as session:
+            # By record id alone, so the primary key is the only index that fits: with the
+            # provider in the WHERE, stale statistics during a bulk made PostgreSQL scan every
+            # link of the provider through (provider, status) for each batch.
             links = {
                 link.record_id: link
                 for link in await session.scalars(
-                    select(ProviderLink).where(
-                        ProviderLink.provider == provider, ProviderLink.record_id.in_(record_ids)
-                    )
+                    select(ProviderLink).where(ProviderLink.record_id.in_(record_ids))
                 )
+                if link.provider == provider
             }
             parent_ids: dict[tuple[str, str], str] = {}
             if parents:
@@ -510,7 +523,7 @@ class Worker:
                 }
             )
         ids = await session.scalars(
-            insert(SyncLog).returning(SyncLog.id, sort_by_parameter_order=True), rows
+            insert(LOGS).returning(LOGS.c.id, sort_by_parameter_order=True), rows
         )
         return {r.claimed.job.id: log_id for r, log_id in zip(logged, ids, strict=True)}
 
@@ -555,8 +568,8 @@ class Worker:
         insert = (
             postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
-        stmt = insert(ProviderLink).values(rows)
-        new, old = stmt.excluded, ProviderLink
+        stmt = insert(LINKS)
+        new, old = stmt.excluded, LINKS.c
         stmt = stmt.on_conflict_do_update(
             index_elements=["record_id", "provider"],
             set_={
@@ -572,7 +585,7 @@ class Worker:
                 "last_log_id": func.coalesce(new.last_log_id, old.last_log_id),
             },
         )
-        await session.execute(stmt)
+        await session.execute(stmt, rows)
 
     async def _update_jobs(
         self, session: AsyncSession, results: Sequence[Result], now: datetime
