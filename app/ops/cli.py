@@ -56,13 +56,14 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _quiet_logs(settings: Settings, verbose: bool) -> None:
-    """Log lines would tear through a live progress bar: warnings only, unless --verbose."""
+def _quiet_logs(settings: Settings, verbose: bool, level: int = logging.WARNING) -> None:
+    """Log lines would tear through a live progress bar and bury the answer: only `level` and
+    above, unless --verbose."""
     from app.logs import setup_logging
 
     setup_logging(settings)
     if not verbose:
-        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger().setLevel(level)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -102,7 +103,9 @@ def bulk(
     by any running API process (or `--resume BULK_ID`).
     """
     settings = _settings()
-    _quiet_logs(settings, verbose)
+    # Each failed delivery is a warning line in the service's log; here the progress bar, the
+    # table and `crm-sync logs` say it better.
+    _quiet_logs(settings, verbose, logging.ERROR)
     console = Console(stderr=as_json)
 
     async def main() -> dict[str, Any]:
@@ -311,13 +314,14 @@ def logs(
         typer.echo(json.dumps({"logs": rows, "nextCursor": next_cursor}, indent=2, default=str))
         return
     table = Table(show_lines=False)
-    for column in ("id", "time", "provider", "record", "action", "status", "http", "job", "error"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "time", "provider", "record", "action", "status", "http", "job"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error", overflow="fold", ratio=1)
     styles = {"success": "green", "failed": "red", "skipped": "dim"}
     for row in rows:
         table.add_row(
             str(row["id"]),
-            row["createdAt"][:19],
+            row["createdAt"][:19].replace("T", " "),
             row["provider"],
             f"{row['entityType']}/{row['entityId']}",
             row["action"],
@@ -327,6 +331,8 @@ def logs(
             (row["error"] or "")[:120],
         )
     console = Console()
+    if not console.is_terminal:  # piped to a file or a pager: no reason to squeeze into 80
+        console = Console(width=200)
     console.print(table)
     if next_cursor:
         console.print(f"older rows: --cursor {next_cursor}")

@@ -12,6 +12,7 @@ from app.deps import OpsAuth, ServicesDep, SyncAuth
 from app.ops.batch import MAX_RECORDS, accept_batch, parse_array
 from app.ops.bulk import BulkRequest, BulkRuns, run_view, status_url
 from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec
+from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm/sync", tags=["bulk"])
 
@@ -89,9 +90,10 @@ for _kind in PUBLIC_KINDS:
     status_code=202,
     summary="Resync stored records in bulk",
     responses={200: {"description": "with ?wait=true: the run finished"}},
+    openapi_extra=documented(BulkRequest),
 )
 async def start_bulk(
-    body: BulkRequest,
+    body: Annotated[BulkRequest, Depends(json_body(BulkRequest))],
     request: Request,
     services: ServicesDep,
     runs: BulkRunsDep,

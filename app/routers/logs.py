@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db import transaction
@@ -22,6 +22,7 @@ from app.ops.logs import (
     parse_since,
     retry_jobs,
 )
+from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm/sync", tags=["logs"], dependencies=[OpsAuth])
 
@@ -73,8 +74,12 @@ class RetryRequest(BaseModel):
     provider: str | None = Field(None, description="only jobs for this provider")
 
 
-@router.post("/retry", summary="Requeue failed or dead jobs")
-async def retry(body: RetryRequest, services: ServicesDep) -> dict[str, Any]:
+@router.post(
+    "/retry", summary="Requeue failed or dead jobs", openapi_extra=documented(RetryRequest)
+)
+async def retry(
+    body: Annotated[RetryRequest, Depends(json_body(RetryRequest))], services: ServicesDep
+) -> dict[str, Any]:
     """Matching jobs go back to the queue with their attempts reset; answers how many."""
     kind = parse_kind(body.entityType)
     check_provider(body.provider, services.settings.providers)

@@ -315,3 +315,27 @@ async def _settled(client: Any, user_ids: list[str]) -> None:
                 break
             await asyncio.sleep(0.01)
         assert status.json()["syncStatus"] == "synced", status.text
+
+
+async def test_bulk_takes_the_body_curl_sends_without_a_content_type(ops, services) -> None:
+    await seed(services.sessions, Kind.owner, owners(2))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # curl -d, no -H
+    response = await ops.post(
+        "/api/crm/sync/bulk?wait=true", content=b'{"syncType":"all"}', headers=form
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["results"]["owners"]["created"] == 2
+    broken = await ops.post("/api/crm/sync/bulk", content=b"{syncType:", headers=form)
+    assert broken.status_code == 400
+    assert broken.json() == {"success": False, "error": "body: not valid JSON", "field": "body"}
+    retry = await ops.post("/api/crm/sync/retry", content=b'{"status":"dead"}', headers=form)
+    assert retry.json()["requeued"] == 0
+
+
+async def test_the_openapi_document_describes_the_ops_bodies(ops) -> None:
+    spec = (await ops.get("/openapi.json")).json()
+    bulk = spec["paths"]["/api/crm/sync/bulk"]["post"]["requestBody"]
+    assert "syncType" in bulk["content"]["application/json"]["schema"]["properties"]
+    batch = spec["paths"]["/api/crm/sync/owner/batch"]["post"]["requestBody"]
+    assert batch["content"]["application/json"]["schema"]["maxItems"] == 1000
+    assert "/api/crm/sync/logs" in spec["paths"]
