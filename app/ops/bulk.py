@@ -17,9 +17,9 @@ import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +35,7 @@ from app.models import (
     SyncJob,
     SyncLog,
 )
+from app.ops.logs import storable_text, text_param
 from app.ops.models import ACTIVE_BULK, BulkRun, BulkStatus
 from app.records import PLURALS, PUBLIC_KINDS, Kind
 from app.settings import BulkSettings, Settings
@@ -59,7 +60,9 @@ class BulkRequest(BaseModel):
     )
     onlyFailed: bool = Field(False, description="only records a provider failed or gave up on")
     force: bool = Field(False, description="send even what a provider already confirmed")
-    provider: str | None = Field(None, description="one configured provider (default: all)")
+    provider: Annotated[str, AfterValidator(storable_text)] | None = Field(
+        None, description="one configured provider (default: all)"
+    )
 
 
 class LeaseLost(Exception):
@@ -119,6 +122,7 @@ async def create_run(
 
 
 async def get_run(session: AsyncSession, bulk_id: str) -> BulkRun:
+    text_param(bulk_id, "bulkId")
     run = await session.get(BulkRun, bulk_id)
     if run is None:
         raise NotFound(f"bulk run {bulk_id} is not known here")

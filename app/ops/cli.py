@@ -352,10 +352,14 @@ def purge_logs(
 
     async def main() -> tuple[int, int]:
         from app.db import make_engine, make_sessionmaker, utcnow
+        from app.errors import InvalidInput
         from app.ops.logs import count_older, parse_age
         from app.ops.logs import purge_logs as purge
 
-        cutoff = utcnow() - parse_age(older_than, "--older-than")
+        try:
+            cutoff = utcnow() - parse_age(older_than, "--older-than")
+        except OverflowError:
+            raise InvalidInput("--older-than", f"{older_than!r} reaches before year 1") from None
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         try:

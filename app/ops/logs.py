@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db import transaction, utcnow
 from app.errors import InvalidInput
 from app.models import JobStatus, LogStatus, Record, SyncJob, SyncLog
-from app.records import Kind
+from app.records import Kind, unstorable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1  # BIGINT: a larger number would be a database error, not "no rows"
 RetryStatus = Literal["failed", "dead"]
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.I)
@@ -32,20 +33,23 @@ def parse_age(value: str, field: str) -> timedelta:
     match = _AGE.match(value)
     if not match:
         raise InvalidInput(field, f"{value!r} is not an age like 90d, 24h or 15m")
-    return timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
+    try:
+        return timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
+    except OverflowError:
+        raise InvalidInput(field, f"{value!r} is longer than this calendar goes") from None
 
 
 def parse_since(value: str, field: str = "since") -> datetime:
     """An ISO 8601 time (UTC if no offset is given) or an age back from now (24h, 7d)."""
-    if _AGE.match(value):
-        return utcnow() - parse_age(value, field)
     try:
+        if _AGE.match(value):
+            return utcnow() - parse_age(value, field)
         when = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidInput(
             field, f"{value!r} is neither an ISO 8601 time nor an age like 24h"
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def encode_cursor(log_id: int) -> str:
@@ -56,13 +60,27 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "log" or not value.isdigit():
+        if prefix != "log" or not value.isdigit() or int(value) > MAX_ID:
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "cursor", "not a cursor this service gave out (use nextCursor as is)"
         ) from None
+
+
+def text_param(value: str | None, field: str) -> str | None:
+    """A free-text filter, refused if the database could not even compare it (NUL)."""
+    if value is not None and (problem := unstorable(value)):
+        raise InvalidInput(field, problem)
+    return value
+
+
+def storable_text(value: str) -> str:
+    """For body models (AfterValidator): the 422 then names the field."""
+    if problem := unstorable(value):
+        raise ValueError(problem)
+    return value
 
 
 def parse_kind(value: str | None, field: str = "entityType") -> Kind | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.db import transaction
 from app.deps import OpsAuth, ServicesDep
 from app.models import LogStatus
 from app.ops.logs import (
     DEFAULT_LIMIT,
+    MAX_ID,
     MAX_LIMIT,
     LogFilter,
     check_provider,
@@ -21,10 +22,13 @@ from app.ops.logs import (
     parse_kind,
     parse_since,
     retry_jobs,
+    storable_text,
+    text_param,
 )
 from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm/sync", tags=["logs"], dependencies=[OpsAuth])
+Text = Annotated[str, AfterValidator(storable_text)]
 
 
 @router.get("/logs", summary="The sync log, newest first")
@@ -37,19 +41,19 @@ async def sync_logs(
     since: Annotated[str | None, Query(description="ISO 8601 time or an age: 24h")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="nextCursor of the page before")] = None,
-    jobId: int | None = None,
+    jobId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     bulkId: str | None = None,
 ) -> dict[str, Any]:
     """Each row with its request and response payloads (secrets redacted). Follow
     `nextCursor` for older rows; it is null on the last page."""
     wanted = LogFilter(
         entity_type=parse_kind(entityType),
-        entity_id=entityId,
-        provider=provider,
+        entity_id=text_param(entityId, "entityId"),
+        provider=text_param(provider, "provider"),
         status=status,
         since=parse_since(since) if since else None,
         job_id=jobId,
-        bulk_id=bulkId,
+        bulk_id=text_param(bulkId, "bulkId"),
         limit=limit,
         before=decode_cursor(cursor) if cursor else None,
     )
@@ -69,9 +73,9 @@ class RetryRequest(BaseModel):
     status: Literal["failed", "dead"] = Field(
         description="failed: a CRM rejected it; dead: out of attempts"
     )
-    entityType: str | None = Field(None, description="only this record kind")
-    entityId: str | None = Field(None, description="only this record (website id)")
-    provider: str | None = Field(None, description="only jobs for this provider")
+    entityType: Text | None = Field(None, description="only this record kind")
+    entityId: Text | None = Field(None, description="only this record (website id)")
+    provider: Text | None = Field(None, description="only jobs for this provider")
 
 
 @router.post(

@@ -259,6 +259,12 @@ async def test_bulk_input_is_checked_and_needs_an_ops_key(ops, anonymous) -> Non
     assert provider.json()["field"] == "provider"
     unknown = await ops.get("/api/crm/sync/bulk/bulk_nope")
     assert unknown.status_code == 404
+    nul = await ops.get("/api/crm/sync/bulk/bulk%00")
+    assert (nul.status_code, nul.json()["field"]) == (422, "bulkId")
+    nul_provider = await ops.post(
+        "/api/crm/sync/bulk", json={"syncType": "all", "provider": "\x00"}
+    )
+    assert (nul_provider.status_code, nul_provider.json()["field"]) == (422, "provider")
     from tests.conftest import SYNC_KEY
 
     async with anonymous(SYNC_KEY) as website:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.ops.logs import encode_cursor
 from app.providers.mock import Faults
 from app.settings import Settings
 from tests.conftest import make_settings
@@ -141,6 +142,13 @@ async def test_logs_filters(client, ops, mock) -> None:
         ({"entityType": "guest"}, "entityType"),
         ({"since": "yesterday"}, "since"),
         ({"status": "bogus"}, "status"),
+        ({"entityId": "a\x00b"}, "entityId"),  # PostgreSQL cannot even compare a NUL
+        ({"provider": "\x00"}, "provider"),
+        ({"bulkId": "\x00"}, "bulkId"),
+        ({"jobId": 2**64}, "jobId"),
+        ({"since": "9999-12-31T23:59:59-14:00"}, "since"),
+        ({"since": "99999999999d"}, "since"),
+        ({"cursor": encode_cursor(2**64)}, "cursor"),  # well formed, beyond any BIGINT id
     ],
 )
 async def test_bad_log_queries_name_the_field(ops, params, field) -> None:
@@ -157,6 +165,7 @@ async def test_bad_log_queries_name_the_field(ops, params, field) -> None:
         ({"status": "failed", "provider": "salesforce"}, "provider"),
         ({"status": "failed", "entityType": "guest"}, "entityType"),
         ({"status": "failed", "extra": 1}, "extra"),
+        ({"status": "failed", "entityId": "a\x00"}, "entityId"),
     ],
 )
 async def test_bad_retry_bodies_name_the_field(ops, body, field) -> None:
