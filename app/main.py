@@ -14,7 +14,7 @@ from app.deps import Services
 from app.errors import install_handlers
 from app.logs import setup_logging
 from app.providers import ProviderContext, build_providers
-from app.routers import health, mock, sync
+from app.routers import health, mock, status, sync
 from app.settings import Settings
 from app.sync.worker import Worker
 
@@ -71,5 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.include_router(health.router)
     app.include_router(sync.router)
+    app.include_router(status.router)
     app.include_router(mock.router)
     return app
