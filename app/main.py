@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from app.crm.router import router as crm_router
 from app.db import make_engine, make_sessionmaker
 from app.deps import Services
 from app.errors import install_handlers
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sync.router)
     app.include_router(status.router)
     app.include_router(mock.router)
+    app.include_router(crm_router)
     return app

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app import models  # noqa: F401 - registers the tables
+from app.crm import models as crm_models  # noqa: F401 - the internal CRM's tables
 from app.db import Base, make_engine
 
 config = context.config

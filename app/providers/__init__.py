@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.internal import InternalProvider
 from app.providers.mock import MockProvider
 from app.settings import Settings
 
@@ -35,6 +36,7 @@ Factory = Callable[[ProviderContext], Provider]
 
 FACTORIES: dict[str, Factory] = {
     "mock": lambda ctx: MockProvider(ctx.settings.mock),
+    "internal": lambda ctx: InternalProvider(ctx.sessions),
 }
 
 
