@@ -1,0 +1,1 @@
+"""Benchmarks, run by `make bench` (`python -m bench`); figures for the README and reports."""
