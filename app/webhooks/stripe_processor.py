@@ -183,8 +183,13 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
             outcome.changes.append(f"{len(items)} {kind.value}{'s' if len(items) > 1 else ''}")
 
     state.updated_at = utcnow()
-    # Events that named only this customer can be matched now that its membership says whose.
-    await requeue_unmatched(session, customer_ids=[about.customer_id] if about.customer_id else [])
+    # Events waiting for this owner, or naming only this customer (its membership now says
+    # whose it is), can be applied now.
+    await requeue_unmatched(
+        session,
+        owner_ids=[owner_id],
+        customer_ids=[about.customer_id] if about.customer_id else [],
+    )
     return outcome
 
 
@@ -209,7 +214,7 @@ class StripeProcessor:
         self.on_enqueued = on_enqueued  # wakes the delivery worker for the jobs just queued
         self.batch = batch
         self._wake = asyncio.Event()
-        self._next_sweep = 0.0
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
 
     def wake(self) -> None:
         self._wake.set()
