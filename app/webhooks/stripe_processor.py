@@ -57,10 +57,6 @@ class Applied:
         return "; ".join(parts)
 
 
-async def _owner_known(session: AsyncSession, owner_id: str) -> bool:
-    return await load_record(session, Kind.owner, owner_id) is not None
-
-
 async def _owner_of_customer(session: AsyncSession, customer_id: str) -> str | None:
     """The website user whose membership carries this Stripe customer id."""
     found = await session.scalar(
@@ -135,7 +131,10 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
             f"names no owner: no userId/ownerId in its metadata, no client_reference_id, "
             f"and {customer} is on no membership",
         )
-    if not await _owner_known(session, owner_id):
+    # The owner's record is locked first, before anything of its children: the delivery worker
+    # takes its locks parent first too (links, then the children's jobs), so the two never
+    # wait on each other in a circle. It also serialises events for one owner.
+    if await load_record(session, Kind.owner, owner_id, for_update=True) is None:
         return Applied(
             EventStatus.unmatched,
             f"owner {owner_id} is not known here yet; it is applied once the owner is synced",
@@ -150,6 +149,18 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
     outcome = Applied(EventStatus.processed, owner_id=owner_id)
     state = await _lock_state(session, owner_id)
 
+    # Parent first, then children (the owner's jobs, then the membership's, then the notes'):
+    # the order the delivery worker locks jobs in when it wakes a parent's children.
+    if found.owner_status:
+        status = _newer(
+            state, "owner", {"status": found.owner_status}, created, event_id, outcome.stale
+        )
+        if status:
+            values = _fields(Owner, {"userId": owner_id, **status})
+            accepted = await accept(session, Kind.owner, values, providers, region)
+            outcome.enqueued += accepted.enqueued
+            outcome.changes.append(f"owner {found.owner_status}")
+
     membership = _newer(state, "membership", found.membership, created, event_id, outcome.stale)
     if found.count_failure and event_id not in (state.counted_failures or []):
         stored = await load_record(session, Kind.membership, owner_id)
@@ -161,16 +172,6 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
         accepted = await accept(session, Kind.membership, values, providers, region)
         outcome.enqueued += accepted.enqueued
         outcome.changes.append("membership " + ", ".join(sorted(membership)))
-
-    if found.owner_status:
-        status = _newer(
-            state, "owner", {"status": found.owner_status}, created, event_id, outcome.stale
-        )
-        if status:
-            values = _fields(Owner, {"userId": owner_id, **status})
-            accepted = await accept(session, Kind.owner, values, providers, region)
-            outcome.enqueued += accepted.enqueued
-            outcome.changes.append(f"owner {found.owner_status}")
 
     for kind, model, items in (
         (Kind.note, Note, found.notes),

@@ -150,11 +150,16 @@ async def test_the_sweep_requeues_unmatched_events_whose_owner_arrived_another_w
     from app.records import Kind
     from app.sync.service import accept
 
-    await stripe_post(EVENTS[0][1])  # names user_dev_1
+    await stripe_post(EVENTS[0][1])  # names user_dev_1 (and customer cus_Dev1Example)
     customer_only = event_body(
         id="evt_c",
         type="invoice.paid",
-        obj={"id": "in_c", "object": "invoice", "customer": "cus_web", "subscription": "sub_x"},
+        obj={
+            "id": "in_c",
+            "object": "invoice",
+            "customer": "cus_Dev1Example",
+            "subscription": "sub_dev1",
+        },
     )
     await stripe_post(customer_only)
     await settle(services)
@@ -164,7 +169,7 @@ async def test_the_sweep_requeues_unmatched_events_whose_owner_arrived_another_w
         await accept(
             session,
             Kind.membership,
-            {"userId": "user_dev_1", "stripeCustomerId": "cus_web"},
+            {"userId": "user_dev_1", "stripeCustomerId": "cus_Dev1Example"},
             ["mock"],
             "GB",
         )

@@ -187,16 +187,18 @@ async def test_processing_that_raises_is_retried_then_failed_with_nothing_half_w
     await client.post("/api/crm/sync/owner", json=OWNER)
     monkeypatch.setattr(stripe_processor, "RETRY_BASE", 0.0)
 
-    async def accept_but_not_owners(session: Any, kind: Kind, *args: Any, **kw: Any) -> Any:
-        if kind is Kind.owner:  # after the membership was written in the same transaction
-            raise RuntimeError("owner write broke")
+    async def accept_but_no_memberships(session: Any, kind: Kind, *args: Any, **kw: Any) -> Any:
+        if kind is Kind.membership:  # after the owner was written in the same transaction
+            raise RuntimeError("membership write broke")
         return await accept(session, kind, *args, **kw)
 
-    monkeypatch.setattr(stripe_processor, "accept", accept_but_not_owners)
+    monkeypatch.setattr(stripe_processor, "accept", accept_but_no_memberships)
     await stripe_post(STORY["evt_dev1_01"])
     await settle(services)
     [row] = await inbox(services)
     assert row.status == EventStatus.failed.value
     assert row.attempts == stripe_processor.MAX_ATTEMPTS
-    assert "RuntimeError: owner write broke (gave up after 5 attempts)" in (row.reason or "")
-    assert await snapshot(services, Kind.membership, "user_dev_1") is None  # rolled back
+    assert "RuntimeError: membership write broke (gave up after 5 attempts)" in (row.reason or "")
+    owner = await snapshot(services, Kind.owner, "user_dev_1")
+    assert owner is not None and "status" not in owner  # the owner's change was rolled back
+    assert await snapshot(services, Kind.membership, "user_dev_1") is None
