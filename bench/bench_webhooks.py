@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "tests" / "webhooks" / "fixtures" / "stripe" / "evt_dev1_03.invoice.paid.json"
@@ -64,7 +65,7 @@ def deliveries(prefix: str, n: int) -> list[tuple[bytes, str]]:
 
 
 @contextlib.contextmanager
-def server(database_url: str) -> Iterator[str]:
+def server(database_url: str) -> Iterator[tuple[str, psutil.Process]]:
     """`crm-sync serve` in its own process, answering webhooks only (no processing)."""
     port = free_port()
     env = {
@@ -98,7 +99,7 @@ def server(database_url: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not come up in 30 s")
             time.sleep(0.1)
-        yield base
+        yield base, psutil.Process(process.pid)
     finally:
         process.terminate()
         try:
@@ -152,14 +153,16 @@ async def stored(base: str) -> int:
 
 async def run_backend(name: str, database_url: str) -> list[dict[str, float | int | str]]:
     rows: list[dict[str, float | int | str]] = []
-    with server(database_url) as base:
+    with server(database_url) as (base, process):
         await load(base, deliveries(f"{name}_warm", 50), 5)  # connections, caches, JIT of pools
         sent = 50
         for concurrency in LEVELS:
             batch = deliveries(f"{name}_{concurrency}", N)
+            cpu_before = sum(process.cpu_times()[:2])
             started = time.perf_counter()
             times = await load(base, batch, concurrency)
             wall = time.perf_counter() - started
+            cpu = sum(process.cpu_times()[:2]) - cpu_before
             sent += len(batch)
             rows.append(
                 {
@@ -170,6 +173,7 @@ async def run_backend(name: str, database_url: str) -> list[dict[str, float | in
                     "p99_ms": percentile(times, 99) * 1000,
                     "max_ms": max(times) * 1000,
                     "per_s": len(times) / wall,
+                    "cpu_ms": cpu * 1000 / len(times),  # the server's own CPU per delivery
                 }
             )
         kept = await stored(base)
@@ -218,16 +222,17 @@ async def run() -> list[dict[str, float | int | str]]:
 
 def main() -> None:
     print(f"Stripe webhook answer time: {N} signed deliveries per level, stored and answered")
-    print("(server in its own process, WORKER_IN_PROCESS=false: processing excluded)")
+    print("(server in its own process, WORKER_IN_PROCESS=false: processing excluded;")
+    print(" cpu ms: the server process's own CPU time per delivery, whatever else runs)")
     rows = asyncio.run(run())
     load = os.getloadavg()
     print(f"(client and server on this machine: {os.cpu_count()} CPUs, load {load[0]:.1f})")
-    heads = ("conc", "n", "p50 ms", "p99 ms", "max ms", "req/s")
+    heads = ("conc", "n", "p50 ms", "p99 ms", "max ms", "req/s", "cpu ms")
     print(f"{'backend':<11} " + " ".join(f"{h:>8}" for h in heads))
     for r in rows:
         print(
             f"{r['backend']:<11} {r['concurrency']:>8} {r['deliveries']:>8} {r['p50_ms']:>8.1f} "
-            f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['per_s']:>8.0f}"
+            f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['per_s']:>8.0f} {r['cpu_ms']:>8.2f}"
         )
 
 
