@@ -9,8 +9,10 @@ import signal
 import typer
 
 from app.settings import Settings
+from app.webhooks.cli import stripe_cli
 
 cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
+cli.add_typer(stripe_cli, name="stripe")
 log = logging.getLogger("app.cli")
 
 
@@ -44,10 +46,12 @@ def worker(
     drain: bool = typer.Option(False, help="exit once nothing is queued or running"),
     concurrency: int = typer.Option(4, min=1, help="batches in flight at once"),
 ) -> None:
-    """Run a delivery worker (any number may run against PostgreSQL)."""
+    """Run a delivery worker, with the Stripe event processor beside it (any number may run
+    against PostgreSQL)."""
     from app.logs import setup_logging
     from app.main import open_services
     from app.sync.worker import Worker
+    from app.webhooks.stripe_processor import StripeProcessor
 
     settings = _settings()
     setup_logging(settings)
@@ -65,7 +69,12 @@ def worker(
                 notifier=services.notifier,
                 concurrency=concurrency,
             )
-            await runner.run(stop, drain=drain)
+            stripe = StripeProcessor(services.sessions, settings, on_enqueued=runner.wake)
+            if drain:  # events first: applying them queues the jobs the worker then drains
+                await stripe.run(stop, drain=True)
+                await runner.run(stop, drain=True)
+            else:
+                await asyncio.gather(runner.run(stop), stripe.run(stop))
 
     asyncio.run(main())
 

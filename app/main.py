@@ -15,9 +15,10 @@ from app.deps import Services
 from app.errors import install_handlers
 from app.logs import setup_logging
 from app.providers import ProviderContext, build_providers
-from app.routers import health, mock, status, sync
+from app.routers import health, mock, status, stripe_webhooks, sync
 from app.settings import Settings
 from app.sync.worker import Worker
+from app.webhooks.stripe_processor import StripeProcessor
 
 log = logging.getLogger("app")
 
@@ -30,15 +31,17 @@ async def open_services(settings: Settings, *, with_worker: bool) -> AsyncIterat
     providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
     services = Services(settings=settings, engine=engine, sessions=sessions, providers=providers)
     stop = asyncio.Event()
-    task = None
+    tasks = []
     if with_worker:
         services.worker = Worker(sessions, providers, settings.delivery, notifier=services.notifier)
-        task = asyncio.create_task(services.worker.run(stop), name="delivery-worker")
+        tasks.append(asyncio.create_task(services.worker.run(stop), name="delivery-worker"))
+        services.stripe = StripeProcessor(sessions, settings, on_enqueued=services.kick)
+        tasks.append(asyncio.create_task(services.stripe.run(stop), name="stripe-processor"))
     try:
         yield services
     finally:
         stop.set()
-        if task is not None:
+        for task in tasks:
             with suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=10)
         for provider in providers.values():
@@ -75,4 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(mock.router)
     app.include_router(crm_router)
+    app.include_router(stripe_webhooks.router)
+    app.include_router(stripe_webhooks.ops_router)
     return app

@@ -575,7 +575,8 @@ class Worker:
                 "err": None if r.status is JobStatus.done else r.error,
                 "now": now,
             }
-            for r in results
+            # In job id order, as _wake_children locks: two workers' writes never wait in a circle.
+            for r in sorted(results, key=lambda r: r.claimed.job.id)
         ]
         await session.execute(stmt, params)
 
@@ -597,12 +598,27 @@ class Worker:
         )
         waiting = SyncJob.status == JobStatus.waiting.value
         running = SyncJob.status == JobStatus.running.value
+        # Lock the children's jobs in id order first (another worker may be writing some of
+        # them, in the same order), then update them.
+        locked = list(
+            await session.scalars(
+                select(SyncJob.id)
+                .where(
+                    SyncJob.provider == provider,
+                    SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+                    SyncJob.record_id.in_(children.scalar_subquery()),
+                )
+                .order_by(SyncJob.id)
+                .with_for_update()
+            )
+        )
+        if not locked:
+            return
         await session.execute(
             update(SyncJob)
             .where(
-                SyncJob.provider == provider,
+                SyncJob.id.in_(locked),
                 SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-                SyncJob.record_id.in_(children.scalar_subquery()),
             )
             .values(
                 status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
