@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from app import models  # noqa: F401 - registers the tables
 from app.db import Base, make_engine
+from app.providers import ratelimit  # noqa: F401 - rate-limit tables
 
 config = context.config
 if config.config_file_name is not None:

@@ -33,8 +33,26 @@ class ProviderContext:
 
 Factory = Callable[[ProviderContext], Provider]
 
+
+def _hubspot(ctx: ProviderContext) -> Provider:
+    from app.providers.hubspot import HubSpotProvider
+    from app.providers.ratelimit import make_rate_limiter
+
+    hs = ctx.settings.hubspot
+    limiter = make_rate_limiter(ctx.sessions, "hubspot", hs.rate_limit, margin=hs.rate_margin)
+    return HubSpotProvider(hs, limiter)
+
+
+def _treadsoft(ctx: ProviderContext) -> Provider:
+    from app.providers.treadsoft import TreadSoftProvider
+
+    return TreadSoftProvider(ctx.settings.treadsoft)
+
+
 FACTORIES: dict[str, Factory] = {
     "mock": lambda ctx: MockProvider(ctx.settings.mock),
+    "hubspot": _hubspot,
+    "treadsoft": _treadsoft,
 }
 
 

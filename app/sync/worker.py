@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -542,13 +542,13 @@ class Worker:
     ) -> None:
         jobs = JOBS.c
         at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
-        ended = bindparam("st").in_(
-            [
-                JobStatus.done.value,
-                JobStatus.failed.value,
-                JobStatus.dead.value,
-                JobStatus.waiting.value,
-            ]
+        # An OR of equalities, not IN: an expanding IN parameter cannot be used with
+        # executemany, which this statement is when a batch has more than one job.
+        ended = or_(
+            *(
+                bindparam("st") == status.value
+                for status in (JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting)
+            )
         )
         # New content (or its parent's CRM id) arrived while this job ran: it goes round again.
         again = and_(jobs.requeue, ended)
