@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -55,12 +54,13 @@ async def test_three_workers_never_exceed_the_shared_limit(
         }
         logs = [tmp_path / f"worker{n}.log" for n in range(3)]
         workers = [
-            subprocess.Popen(
-                [str(CRM_SYNC), "worker"],
+            await asyncio.create_subprocess_exec(
+                str(CRM_SYNC),
+                "worker",
                 env=env,
                 cwd=tmp_path,
                 stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
+                stderr=asyncio.subprocess.STDOUT,
             )
             for log in logs
         ]
@@ -75,13 +75,13 @@ async def test_three_workers_never_exceed_the_shared_limit(
                         )
                     if open_jobs == 0:
                         break
-                    assert all(w.poll() is None for w in workers), "a worker died"
+                    assert all(w.returncode is None for w in workers), "a worker died"
                     await asyncio.sleep(0.25)
         finally:
             for w in workers:
                 w.terminate()
             for w in workers:
-                w.wait(10)
+                await asyncio.wait_for(w.wait(), 10)
 
     stats = fake.state.stats()
     assert stats["requests"] >= 60
