@@ -16,7 +16,7 @@ from openapi_schema_validator import OAS30Validator
 SPEC_DIR = Path(__file__).resolve().parents[2] / "specs" / "hubspot"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity, for the validator cache
 class Operation:
     method: str
     template: str
@@ -53,6 +53,11 @@ def find(method: str, path: str) -> Operation | None:
     return None
 
 
+@cache
+def _validator(op: Operation) -> Any:
+    return OAS30Validator({**(op.body_schema or {}), "components": op.spec.get("components", {})})
+
+
 def errors(method: str, path: str, body: Any) -> list[str]:
     """What is wrong with this request body by HubSpot's spec ([] when it conforms)."""
     op = find(method, path)
@@ -60,8 +65,7 @@ def errors(method: str, path: str, body: Any) -> list[str]:
         return [f"{method} {path} is not an operation in specs/hubspot"]
     if op.body_schema is None:
         return [] if body is None else [f"{method} {path} takes no body"]
-    schema = {**op.body_schema, "components": op.spec.get("components", {})}
-    validator = OAS30Validator(schema)
+    validator = _validator(op)
     found: list[ValidationError] = sorted(validator.iter_errors(body), key=lambda e: e.path)
     return [f"{'.'.join(str(p) for p in e.absolute_path) or '<body>'}: {e.message}" for e in found]
 
