@@ -7,7 +7,6 @@ from typing import Any
 
 # The website ids live in custom properties (README: "HubSpot setup" lists them to create).
 CONTACT_USER_ID = "website_user_id"
-NOTE_ID = "website_note_id"
 
 # The stages of HubSpot's default deal pipeline and of the leads pipeline.
 ENQUIRY_DEAL_STAGES = {

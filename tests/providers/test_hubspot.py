@@ -614,3 +614,183 @@ async def test_the_limiter_adjusts_down_to_hubspots_headers(hubspot) -> None:
 
     assert hubspot.limiter.limit == 40
     assert len(hubspot.limiter._hits) == 35  # HubSpot counts 35 used: so do we
+
+
+@respx.mock
+async def test_an_enquiry_as_a_deal_is_upserted_by_its_website_id(hubspot) -> None:
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
+        side_effect=hubspot_answer(200, batch([upserted("702", "40", {"email": "e@example.com"})]))
+    )
+    deals = respx.post(f"{HUBSPOT}/crm/v3/objects/deals/batch/upsert").mock(
+        side_effect=hubspot_answer(200, batch([upserted("802", "40", {})]))
+    )
+    respx.post(f"{HUBSPOT}/crm/v4/associations/deals/contacts/batch/associate/default").mock(
+        side_effect=hubspot_answer(200, batch([]))
+    )
+    to_listing = respx.post(
+        f"{HUBSPOT}/crm/v4/associations/deals/0-420/batch/associate/default"
+    ).mock(side_effect=hubspot_answer(200, batch([])))
+    enquiry = delivery(
+        Kind.enquiry,
+        "e9",
+        {
+            "enquiryId": "e9",
+            "guestEmail": "e@example.com",
+            "subject": "Half term",
+            "message": "Is it free?",
+            "status": "contacted",
+            "source": "website",
+            "guests": 8,
+        },
+        job_id=40,
+        parent_crm_id="3001",
+    )
+
+    [outcome] = await hubspot.deliver(Kind.enquiry, [enquiry])
+
+    assert body(deals.calls[0].request)["inputs"] == [
+        {
+            "idProperty": "website_enquiry_id",
+            "id": "e9",
+            "objectWriteTraceId": "40",
+            "properties": {
+                "website_enquiry_id": "e9",
+                "dealname": "Enquiry e9: Half term",
+                "pipeline": "default",
+                "dealstage": "qualifiedtobuy",
+                "description": "Is it free?",
+                "enquiry_status": "contacted",
+                "enquiry_source": "website",
+                "number_of_guests": "8",
+            },
+        }
+    ]
+    assert body(to_listing.calls[0].request)["inputs"] == [
+        {"from": {"id": "802"}, "to": {"id": "3001"}}
+    ]
+    assert (outcome.crm_id, outcome.ok) == ("802", True)
+
+
+@respx.mock
+async def test_a_lead_found_by_its_website_id_is_updated_not_created(hubspot_settings) -> None:
+    settings = hubspot_settings.model_copy(update={"enquiry_object": "lead"})
+    provider = HubSpotProvider(settings, LocalRateLimiter("t", 100))
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
+        side_effect=hubspot_answer(200, batch([upserted("701", "41", {"email": "g@example.com"})]))
+    )
+    respx.post(f"{HUBSPOT}/crm/v3/objects/leads/batch/read").mock(
+        side_effect=hubspot_answer(
+            200,
+            batch(
+                [
+                    {
+                        "id": "905",
+                        "properties": {"website_enquiry_id": "e2"},
+                        "createdAt": NOW,
+                        "updatedAt": NOW,
+                    }
+                ]
+            ),
+        )
+    )
+    create = respx.post(f"{HUBSPOT}/crm/v3/objects/leads/batch/create")
+    update = respx.post(f"{HUBSPOT}/crm/v3/objects/leads/batch/update").mock(
+        side_effect=hubspot_answer(200, batch([upserted("905", "41", {}) | {"new": False}]))
+    )
+    enquiry = delivery(
+        Kind.enquiry, "e2", {"enquiryId": "e2", "guestEmail": "g@example.com"}, job_id=41
+    )
+
+    [outcome] = await provider.deliver(Kind.enquiry, [enquiry])
+    await provider.aclose()
+
+    assert create.call_count == 0
+    assert body(update.calls[0].request)["inputs"] == [
+        {
+            "id": "905",
+            "objectWriteTraceId": "41",
+            "properties": {
+                "website_enquiry_id": "e2",
+                "hs_lead_name": "Enquiry e2: g@example.com",
+                "hs_pipeline_stage": "new-stage-id",
+            },
+        }
+    ]
+    assert (outcome.crm_id, outcome.action) == ("905", Action.update)
+
+
+@respx.mock
+async def test_a_known_note_is_updated_and_an_activity_is_written_as_a_note(hubspot) -> None:
+    update = respx.post(f"{HUBSPOT}/crm/v3/objects/notes/batch/update").mock(
+        side_effect=hubspot_answer(200, batch([upserted("n7", "50", {}) | {"new": False}]))
+    )
+    create = respx.post(f"{HUBSPOT}/crm/v3/objects/notes/batch/create").mock(
+        side_effect=hubspot_answer(
+            201,
+            batch(
+                [
+                    {
+                        "id": "n8",
+                        "objectWriteTraceId": "51",
+                        "properties": {},
+                        "createdAt": NOW,
+                        "updatedAt": NOW,
+                    }
+                ]
+            ),
+        )
+    )
+    note = delivery(
+        Kind.note,
+        "note_7",
+        {"noteId": "note_7", "ownerId": "u1", "content": "Call back", "reminderDate": "2026-11-21"},
+        job_id=50,
+        crm_id="n7",
+        parent_crm_id="501",
+    )
+    activity = delivery(
+        Kind.activity,
+        "act_1",
+        {
+            "activityId": "act_1",
+            "ownerId": "u1",
+            "activityType": "payment_success",
+            "title": "Payment received",
+            "details": "£99.00 for bk_1",
+            "metadata": {"amount": 9900, "currency": "gbp"},
+            "occurredAt": "2026-11-21T10:00:00Z",
+        },
+        job_id=51,
+        parent_crm_id="501",
+    )
+
+    [updated] = await hubspot.deliver(Kind.note, [note])
+    [created] = await hubspot.deliver(Kind.activity, [activity])
+
+    assert body(update.calls[0].request)["inputs"] == [
+        {
+            "id": "n7",
+            "objectWriteTraceId": "50",
+            "properties": {
+                "hs_note_body": "[medium priority, general] Call back",
+                "hs_timestamp": "1795219200000",
+            },
+        }
+    ]
+    assert body(create.calls[0].request)["inputs"][0]["properties"] == {
+        "hs_note_body": "<strong>Payment received</strong><br>£99.00 for bk_1<br>amount: 9900"
+        "<br>currency: gbp",
+        "hs_timestamp": "1795255200000",
+    }
+    assert (updated.crm_id, created.crm_id) == ("n7", "n8")
+    assert updated.action == created.action == Action.note
+
+
+@respx.mock
+async def test_check_reads_one_contact(hubspot) -> None:
+    route = respx.get(f"{HUBSPOT}/crm/v3/objects/contacts", params={"limit": "1"}).mock(
+        return_value=httpx.Response(200, json={"results": []})
+    )
+
+    assert await hubspot.check() is True
+    assert route.calls[0].request.headers["authorization"] == f"Bearer {TOKEN}"

@@ -173,3 +173,75 @@ async def test_failures_are_judged_by_kind_and_never_show_secrets(treadsoft, ans
         assert outcome.error.retry_after == 7.0
     if kind is FailureKind.rejected:
         assert "email: invalid" in outcome.error.message
+
+
+@respx.mock
+async def test_enquiries_and_bookings_carry_their_property_and_website_id(treadsoft) -> None:
+    respx.get(f"{URL}/api/v1/enquiries").mock(return_value=httpx.Response(200, json=[]))
+    respx.get(f"{URL}/api/v1/bookings").mock(return_value=httpx.Response(200, json={"data": []}))
+    enquiries = respx.post(f"{URL}/api/v1/enquiries").mock(
+        return_value=httpx.Response(201, json={"id": "ts_e1"})
+    )
+    bookings = respx.post(f"{URL}/api/v1/bookings").mock(
+        return_value=httpx.Response(201, json={"id": "ts_b1"})
+    )
+    enquiry = delivery(
+        Kind.enquiry,
+        "e1",
+        {"enquiryId": "e1", "guestName": "Gus", "guestEmail": "g@example.com", "subject": "May"},
+        parent_crm_id="ts_p1",
+    )
+    booking = delivery(
+        Kind.booking,
+        "b1",
+        {"bookingId": "b1", "checkIn": "2026-05-01", "totalPrice": 1000.0, "currency": "gbp"},
+        parent_crm_id="ts_p1",
+    )
+
+    [e] = await treadsoft.deliver(Kind.enquiry, [enquiry])
+    [b] = await treadsoft.deliver(Kind.booking, [booking])
+
+    assert body(enquiries.calls[0].request) == {
+        "guestName": "Gus",
+        "guestEmail": "g@example.com",
+        "subject": "May",
+        "source": "website",
+        "propertyId": "ts_p1",
+        "custom_fields": {"website_id": "e1", "website_kind": "enquiry"},
+    }
+    assert body(bookings.calls[0].request) == {
+        "checkIn": "2026-05-01",
+        "totalPrice": 1000.0,
+        "currency": "GBP",
+        "propertyId": "ts_p1",
+        "custom_fields": {"website_id": "b1", "website_kind": "booking"},
+    }
+    assert (e.crm_id, b.crm_id) == ("ts_e1", "ts_b1")
+
+
+@respx.mock
+async def test_a_record_deleted_in_treadsoft_is_created_again(treadsoft) -> None:
+    respx.put(f"{URL}/api/v1/contacts/ts_gone").mock(
+        return_value=httpx.Response(404, json={"error": "not found"})
+    )
+    respx.get(f"{URL}/api/v1/contacts").mock(return_value=httpx.Response(200, json={"data": []}))
+    create = respx.post(f"{URL}/api/v1/contacts").mock(
+        return_value=httpx.Response(201, json={"id": "ts_new"})
+    )
+
+    [outcome] = await treadsoft.deliver(
+        Kind.owner, [delivery(Kind.owner, "u1", OWNER, crm_id="ts_gone")]
+    )
+
+    assert create.call_count == 1
+    assert (outcome.crm_id, outcome.action) == ("ts_new", Action.create)
+
+
+@respx.mock
+async def test_check_calls_the_health_endpoint_with_both_headers(treadsoft) -> None:
+    route = respx.get(f"{URL}/api/v1/health").mock(
+        return_value=httpx.Response(200, json={"status": "ok"})
+    )
+
+    assert await treadsoft.check() is True
+    assert route.calls[0].request.headers["x-api-secret"] == SECRET
