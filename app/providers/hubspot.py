@@ -196,6 +196,8 @@ class HubSpotProvider(Provider):
         rejected are failed on their item, with HubSpot's message."""
         if not inputs:
             return {}
+        for i in inputs:
+            i.item.request = {"path": path, "input": i.body}
         response = await self._request("POST", path, {"inputs": [i.body for i in inputs]})
         return await self._read(path, inputs, match, response)
 
@@ -218,15 +220,23 @@ class HubSpotProvider(Provider):
         results: dict[str, dict[str, Any]] = {}
         by_key = _index(inputs)
         by_trace = {i.item.trace: i for i in inputs}
+        unmatched: list[dict[str, Any]] = []
         for result in payload.get("results", []) or []:
             owner = by_trace.get(str(result.get("objectWriteTraceId")))
             if owner is None:
                 key = match(result)
                 owner = by_key.get(key.lower()) if key else None
-            if owner is not None:
+            if owner is None:
+                unmatched.append(result)
+            else:
                 results[owner.item.trace] = result
-                owner.item.http_status = response.status_code
-                owner.item.response = result
+        waiting = [i for i in inputs if i.item.trace not in results]
+        if len(unmatched) == 1 and len(waiting) == 1 and not payload.get("errors"):
+            results[waiting[0].item.trace] = unmatched[0]  # the only answer for the only input
+        for i in inputs:
+            if i.item.trace in results:
+                i.item.http_status = response.status_code
+                i.item.response = results[i.item.trace]
         unexplained: list[str] = []
         for error in payload.get("errors", []) or []:
             named = _named(error, inputs)
@@ -280,6 +290,26 @@ class HubSpotProvider(Provider):
 
     async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
         items = [Item(d, trace=str(d.job_id)) for d in deliveries]
+        try:
+            await self._deliver(kind, items)
+        except ProviderError as exc:
+            # A whole call failed (timeout, 429, 5xx, 401): each record still in play gets it,
+            # with its own input for the sync log and any CRM id an earlier step gave it.
+            for item in items:
+                if item.live:
+                    item.fail(
+                        ProviderError(
+                            exc.kind,
+                            exc.message,
+                            retry_after=exc.retry_after,
+                            http_status=exc.http_status,
+                            request=item.request,
+                            response=exc.response,
+                        )
+                    )
+        return [i.outcome() for i in items]
+
+    async def _deliver(self, kind: Kind, items: list[Item]) -> None:
         match kind:
             case Kind.owner:
                 await self._owners(items)
@@ -295,7 +325,6 @@ class HubSpotProvider(Provider):
                 await self._memberships(items)
             case Kind.note | Kind.activity:
                 await self._notes(items, activity=kind is Kind.activity)
-        return [i.outcome() for i in items]
 
     async def _owners(self, items: list[Item]) -> None:
         by_id, by_email = [], []

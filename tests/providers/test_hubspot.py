@@ -7,7 +7,7 @@ import pytest
 import respx
 
 from app.models import Action
-from app.providers.base import FailureKind, ProviderError
+from app.providers.base import FailureKind
 from app.providers.hubspot import HubSpotProvider
 from app.providers.ratelimit import LocalRateLimiter
 from app.records import Kind
@@ -495,11 +495,15 @@ async def test_a_ten_secondly_429_waits_for_retry_after_and_holds_the_limiter(hu
         )
     )
 
-    with pytest.raises(ProviderError) as caught:
-        await hubspot.deliver(Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})])
+    [outcome] = await hubspot.deliver(
+        Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})]
+    )
+    error = outcome.error
+    assert error is not None
+    assert outcome.request["input"]["id"] == "a@example.com"  # its own input, for the sync log
 
-    assert caught.value.kind is FailureKind.rate_limited
-    assert caught.value.retry_after == 3.0
+    assert error.kind is FailureKind.rate_limited
+    assert error.retry_after == 3.0
     assert hubspot.limiter._hold_until > 0  # everyone else waits too
 
 
@@ -519,12 +523,16 @@ async def test_a_daily_429_waits_until_the_daily_reset(hubspot) -> None:
         )
     )
 
-    with pytest.raises(ProviderError) as caught:
-        await hubspot.deliver(Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})])
+    [outcome] = await hubspot.deliver(
+        Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})]
+    )
+    error = outcome.error
+    assert error is not None
+    assert outcome.request["input"]["id"] == "a@example.com"  # its own input, for the sync log
 
-    assert caught.value.kind is FailureKind.rate_limited
-    assert 0 < caught.value.retry_after <= 24 * 3600
-    assert "DAILY" in caught.value.message
+    assert error.kind is FailureKind.rate_limited
+    assert 0 < error.retry_after <= 24 * 3600
+    assert "DAILY" in error.message
 
 
 @respx.mock
@@ -541,12 +549,16 @@ async def test_a_401_holds_the_provider_and_marks_it_unhealthy_without_the_token
         )
     )
 
-    with pytest.raises(ProviderError) as caught:
-        await hubspot.deliver(Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})])
+    [outcome] = await hubspot.deliver(
+        Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})]
+    )
+    error = outcome.error
+    assert error is not None
+    assert outcome.request["input"]["id"] == "a@example.com"  # its own input, for the sync log
 
-    assert caught.value.kind is FailureKind.unauthorized
+    assert error.kind is FailureKind.unauthorized
     assert hubspot.healthy is False
-    assert TOKEN not in caught.value.message and TOKEN not in (hubspot.health_error or "")
+    assert TOKEN not in error.message and TOKEN not in (hubspot.health_error or "")
 
 
 @pytest.mark.parametrize(
@@ -566,11 +578,15 @@ async def test_5xx_timeouts_and_dropped_connections_are_retryable(hubspot, answe
     else:
         route.mock(return_value=answer)
 
-    with pytest.raises(ProviderError) as caught:
-        await hubspot.deliver(Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})])
+    [outcome] = await hubspot.deliver(
+        Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@example.com"})]
+    )
+    error = outcome.error
+    assert error is not None
+    assert outcome.request["input"]["id"] == "a@example.com"  # its own input, for the sync log
 
-    assert caught.value.kind is kind
-    assert not caught.value.kind.permanent
+    assert error.kind is kind
+    assert not error.kind.permanent
 
 
 @respx.mock
