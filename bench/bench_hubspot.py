@@ -64,6 +64,15 @@ async def _reset(url: str) -> None:
         await client.post(f"{url}/_fake/reset")
 
 
+def _cpu_of(pid: int) -> float:
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def _owner(n: int) -> dict[str, Any]:
     return {"userId": f"bench_{n}", "name": f"Owner {n}", "email": f"owner{n}@bench.example"}
 
@@ -104,10 +113,10 @@ async def batched(db_url: str, url: str, owners: int) -> dict[str, Any]:
         ),  # type: ignore[call-arg]
         concurrency=int(os.environ.get("BENCH_CONCURRENCY", "4")),
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     while await worker.run_once() or await worker.pending():
         pass
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     await provider.aclose()
     await engine.dispose()
     stats = await _stats(url)
@@ -119,6 +128,7 @@ async def batched(db_url: str, url: str, owners: int) -> dict[str, Any]:
         "429s": stats["rateLimited"],
         "stored": stats["objects"].get("contacts", 0),
         "limiter_wait": limiter.waited_seconds,
+        "cpu": cpu,
     }
 
 
@@ -169,6 +179,7 @@ def main() -> None:
             result = asyncio.run(batched(db_url, url, owners))
             asyncio.run(_reset(url))
             seed = asyncio.run(seed_way(url, owners, seed_seconds))
+        fake_cpu = _cpu_of(fake.pid)
     finally:
         fake.terminate()
         fake.wait(10)
@@ -187,7 +198,8 @@ def main() -> None:
         f"process, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         f"{result['requests']} requests, most in any 10-s window {result['max_in_window']}, "
         f"429s {result['429s']}, contacts stored {result['stored']}, "
-        f"limiter wait {result['limiter_wait']:.1f} s"
+        f"limiter wait {result['limiter_wait']:.1f} s; this process used "
+        f"{result['cpu']:.1f} CPU-s (the fake {fake_cpu:.1f} CPU-s for both runs)"
     )
     print(
         f"hubspot seed way: one POST /crm/v3/objects/contacts per owner, in sequence, under the "
