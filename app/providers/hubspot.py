@@ -582,9 +582,8 @@ def _named(error: dict[str, Any], inputs: Sequence[Input]) -> list[Input]:
     value (an email, a website id) its message quotes."""
     context = error.get("context") or {}
     traces = {str(v) for v in context.get("objectWriteTraceId", []) or []}
-    if traces:
-        return [i for i in inputs if i.item.trace in traces]
-    return [i for i in inputs if i.keys and _mentions(error, i.keys)]
+    by_trace = [i for i in inputs if i.item.trace in traces]
+    return by_trace or [i for i in inputs if i.keys and _mentions(error, i.keys)]
 
 
 def _record_error(error: dict[str, Any], status: int) -> ProviderError:
