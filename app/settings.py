@@ -61,6 +61,19 @@ class HubSpotSettings(_Env):
     enquiry_id_property: str = "website_enquiry_id"
     enquiry_object: Literal["deal", "lead"] = "deal"
     deal_pipeline: str = "default"
+    # HubSpot's daily limit resets at midnight in the account's time zone.
+    account_timezone: str = "UTC"
+
+    @field_validator("account_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"HUBSPOT_ACCOUNT_TIMEZONE: unknown time zone {value!r}") from None
+        return value
 
 
 class TreadSoftSettings(_Env):

@@ -13,8 +13,9 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -78,10 +79,11 @@ class Input:
     keys: set[str] = field(default_factory=set)
 
 
-def _seconds_to_utc_midnight() -> float:
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (midnight - now).total_seconds()
+def seconds_to_midnight(timezone: str, now: datetime | None = None) -> float:
+    """Until the next midnight in the account's time zone, when HubSpot's daily limit resets."""
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=local.tzinfo)
+    return (midnight - local).total_seconds()
 
 
 class HubSpotProvider(Provider):
@@ -159,7 +161,7 @@ class HubSpotProvider(Provider):
             policy = str(payload.get("policyName", "")).upper()
             retry_after = _float(response.headers.get("retry-after"))
             if policy == "DAILY":
-                retry_after = retry_after or _seconds_to_utc_midnight()
+                retry_after = retry_after or seconds_to_midnight(self.settings.account_timezone)
             else:
                 retry_after = retry_after or self.limiter.window
                 await self.limiter.hold(retry_after)

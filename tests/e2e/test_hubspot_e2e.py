@@ -217,3 +217,22 @@ async def test_no_token_reaches_the_sync_log_or_the_logs(site, fake_hubspot, cap
     assert HUBSPOT_TOKEN not in dumped
     assert HUBSPOT_TOKEN not in caplog.text
     assert "Bearer" not in dumped
+
+
+async def test_the_website_hears_hubspots_refusal_as_a_502(db_url, fake_hubspot) -> None:
+    settings = make_settings(
+        db_url, crm_providers="hubspot", hubspot=hubspot_settings(fake_hubspot.url)
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), client(app) as c:
+        c.headers.pop("Prefer")
+        ok = await c.post("/api/crm/sync/owner", json=OWNERS[0])
+        refused = await c.post(
+            "/api/crm/sync/owner", json={"userId": "bad", "email": "jöhn@example.com"}
+        )
+
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["message"] == "Owner synced to CRM successfully"
+    assert refused.status_code == 502, refused.text
+    assert refused.json()["success"] is False
+    assert "Email address jöhn@example.com is invalid" in refused.json()["error"]

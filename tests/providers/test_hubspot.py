@@ -810,3 +810,15 @@ async def test_check_reads_one_contact(hubspot) -> None:
 
     assert await hubspot.check() is True
     assert route.calls[0].request.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_daily_limit_resets_at_midnight_in_the_accounts_time_zone() -> None:
+    from datetime import UTC, datetime
+
+    from app.providers.hubspot import seconds_to_midnight
+
+    at = datetime(2026, 7, 1, 22, 0, tzinfo=UTC)  # 23:00 in London (BST), 18:00 in New York
+
+    assert seconds_to_midnight("UTC", at) == 2 * 3600
+    assert seconds_to_midnight("Europe/London", at) == 1 * 3600
+    assert seconds_to_midnight("America/New_York", at) == 6 * 3600
