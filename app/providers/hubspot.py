@@ -341,6 +341,13 @@ class HubSpotProvider(Provider):
             else:
                 item.fail(_rejected("HubSpot upserts contacts by email: this owner has none"))
         await self._write(f"/crm/v3/objects/{CONTACTS}/batch/update", by_id, _by_id)
+        for i in by_id:
+            # The contact was deleted or merged away in HubSpot: find or make it by email.
+            error, email = i.item.error, i.body["properties"].get("email")
+            if error and email and (error.response or {}).get("category") == "OBJECT_NOT_FOUND":
+                i.item.error = None
+                body = _upsert("email", email, i.body["properties"], i.item.trace)
+                by_email.append(Input(i.item, body, {email}))
         await self._write(
             f"/crm/v3/objects/{CONTACTS}/batch/upsert", by_email, _by_property("email")
         )

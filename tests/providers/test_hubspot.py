@@ -822,3 +822,34 @@ def test_the_daily_limit_resets_at_midnight_in_the_accounts_time_zone() -> None:
     assert seconds_to_midnight("UTC", at) == 2 * 3600
     assert seconds_to_midnight("Europe/London", at) == 1 * 3600
     assert seconds_to_midnight("America/New_York", at) == 6 * 3600
+
+
+@respx.mock
+async def test_an_owner_whose_contact_was_deleted_in_hubspot_is_upserted_by_email(hubspot) -> None:
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/update").mock(
+        side_effect=hubspot_answer(
+            207,
+            batch(
+                [],
+                [
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Could not get some objects, they may be deleted or not exist.",
+                        "context": {"ids": ["404"]},
+                        "errors": [],
+                        "links": {},
+                    }
+                ],
+            ),
+        )
+    )
+    upsert = respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
+        side_effect=hubspot_answer(200, batch([upserted("990", "60", {"email": "z@example.com"})]))
+    )
+    owner = delivery(Kind.owner, "u9", {"email": "z@example.com"}, job_id=60, crm_id="404")
+
+    [outcome] = await hubspot.deliver(Kind.owner, [owner])
+
+    assert body(upsert.calls[0].request)["inputs"][0]["id"] == "z@example.com"
+    assert (outcome.crm_id, outcome.ok, outcome.action) == ("990", True, Action.create)
