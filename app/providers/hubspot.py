@@ -273,7 +273,7 @@ class HubSpotProvider(Provider):
         it names none, split the batch in two so one bad record cannot sink the others."""
         message = str(payload.get("message", ""))
         named = _named(payload, inputs)
-        if len(inputs) == 1 or (named and len(named) < len(inputs)) or message == parent_message:
+        if len(inputs) == 1 or named or message == parent_message:
             # One input; or HubSpot named the culprits; or both halves of a split failed alike
             # (a problem with every input, like a property that does not exist).
             culprits = named or list(inputs)
@@ -282,10 +282,17 @@ class HubSpotProvider(Provider):
             rest = [i for i in inputs if i not in culprits]
             return await self._batch(path, rest, match)
         half = len(inputs) // 2
-        results: dict[str, dict[str, Any]] = {}
+        answers = []
         for part in (inputs[:half], inputs[half:]):
-            response = await self._request("POST", path, {"inputs": [i.body for i in part]})
-            results |= await self._read(path, part, match, response, message)
+            answers.append(
+                (part, await self._request("POST", path, {"inputs": [i.body for i in part]}))
+            )
+        # Both halves refused with the same message: a problem with every input. Otherwise the
+        # refused half is split again until the record at fault is alone.
+        alike = all(r.status_code >= 400 and _json(r).get("message") == message for _, r in answers)
+        results: dict[str, dict[str, Any]] = {}
+        for part, response in answers:
+            results |= await self._read(path, part, match, response, message if alike else None)
         return results
 
     # -- delivering --------------------------------------------------------------------------

@@ -853,3 +853,70 @@ async def test_an_owner_whose_contact_was_deleted_in_hubspot_is_upserted_by_emai
 
     assert body(upsert.calls[0].request)["inputs"][0]["id"] == "z@example.com"
     assert (outcome.crm_id, outcome.ok, outcome.action) == ("990", True, Action.create)
+
+
+def refusing(culprit: str | None, message: str, calls: list[list[str]]):  # type: ignore[no-untyped-def]
+    """A batch endpoint that refuses (400, naming nobody) any batch holding `culprit`, or every
+    batch when `culprit` is None."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        inputs = body(request)["inputs"]
+        calls.append([i["id"] for i in inputs])
+        if culprit is None or culprit in calls[-1]:
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "message": message,
+                    "correlationId": "c",
+                    "category": "VALIDATION_ERROR",
+                },
+            )
+        return httpx.Response(
+            200, json=batch([upserted(i["id"], i["objectWriteTraceId"], {}) for i in inputs])
+        )
+
+    return answer
+
+
+@respx.mock
+async def test_a_refused_batch_naming_nobody_is_split_until_the_culprit_is_alone(hubspot) -> None:
+    calls: list[list[str]] = []
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
+        side_effect=refusing("x@example.com", "Invalid input", calls)
+    )
+    emails = ["a@example.com", "x@example.com", "b@example.com", "c@example.com"]
+    owners = [
+        delivery(Kind.owner, f"u{n}", {"email": e}, job_id=70 + n) for n, e in enumerate(emails)
+    ]
+
+    outcomes = await hubspot.deliver(Kind.owner, owners)
+
+    assert calls == [
+        emails,
+        ["a@example.com", "x@example.com"],
+        ["b@example.com", "c@example.com"],
+        ["a@example.com"],
+        ["x@example.com"],
+    ]
+    assert [o.ok for o in outcomes] == [True, False, True, True]
+    assert "Invalid input" in outcomes[1].error.message
+
+
+@respx.mock
+async def test_a_refusal_of_every_input_fails_them_all_after_one_split(hubspot) -> None:
+    calls: list[list[str]] = []
+    message = "Property website_user_id does not exist"
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
+        side_effect=refusing(None, message, calls)
+    )
+    owners = [
+        delivery(Kind.owner, f"u{n}", {"email": f"o{n}@example.com"}, job_id=80 + n)
+        for n in range(8)
+    ]
+
+    outcomes = await hubspot.deliver(Kind.owner, owners)
+
+    assert len(calls) == 3
+    assert all(o.error is not None and o.error.kind is FailureKind.rejected for o in outcomes)
+    assert all(message in o.error.message for o in outcomes)
