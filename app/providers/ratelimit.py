@@ -81,17 +81,18 @@ class RateLimiter(ABC):
         return self.window + self.margin
 
     async def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited."""
-        started = time.monotonic()
+        """Wait for a slot; returns the seconds spent waiting for one (not the bookkeeping)."""
+        waited = 0.0
         while True:
             verdict = await self._try()
             if verdict.wait <= 0:
                 break
             # Small jitter so waiting workers don't all ask at the same instant.
-            await asyncio.sleep(min(verdict.wait, 2.0) + random.uniform(0, 0.02))
-        waited = time.monotonic() - started
+            pause = min(verdict.wait, 2.0) + random.uniform(0, 0.02)
+            await asyncio.sleep(pause)
+            waited += pause
         self.granted += 1
-        if waited > 0.001:
+        if waited:
             self.waits += 1
             self.waited_seconds += waited
             if self.on_wait is not None:
