@@ -88,5 +88,41 @@ def migrate(revision: str = typer.Argument("head")) -> None:
     typer.echo(f"database at {revision}")
 
 
+@cli.command("fake-hubspot")
+def fake_hubspot(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8090, help="port to listen on"),
+    rate_limit: int = typer.Option(100, min=1, help="requests per rolling 10 s"),
+    token: str | None = typer.Option(
+        None, envvar="FAKE_HUBSPOT_TOKEN", help="the only token accepted (default: any)"
+    ),
+) -> None:
+    """A local fake HubSpot (CRM v3 objects, v4 associations, rate limit, faults at /_fake)."""
+    import uvicorn
+
+    from app.fakes.hubspot import create_app
+
+    typer.echo(f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s)")
+    uvicorn.run(create_app(rate_limit, token), host=host, port=port, log_level="warning")
+
+
+@cli.command("fake-treadsoft")
+def fake_treadsoft(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8091, help="port to listen on"),
+    key: str | None = typer.Option(None, envvar="FAKE_TREADSOFT_KEY", help="accepted API key"),
+    secret: str | None = typer.Option(
+        None, envvar="FAKE_TREADSOFT_SECRET", help="accepted X-API-Secret"
+    ),
+) -> None:
+    """A local fake TreadSoft (/api/v1/contacts|properties|enquiries|bookings, faults at /_fake)."""
+    import uvicorn
+
+    from app.fakes.treadsoft import create_app
+
+    typer.echo(f"fake TreadSoft on http://{host}:{port}")
+    uvicorn.run(create_app(key, secret), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     cli()

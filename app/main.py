@@ -15,6 +15,7 @@ from app.deps import Services
 from app.errors import install_handlers
 from app.logs import setup_logging
 from app.providers import ProviderContext, build_providers
+from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
 from app.routers import health, mock, status, stripe_webhooks, sync
 from app.settings import Settings
 from app.sync.worker import Worker

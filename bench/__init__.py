@@ -1,1 +1,1 @@
-"""Benchmarks, run by `make bench` (`python -m bench`); figures for the README and reports."""
+"""Benchmarks, run by `make bench` (`python -m bench`); figures come from here, not from tests."""

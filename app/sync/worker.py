@@ -520,7 +520,9 @@ class Worker:
         insert = (
             postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
-        stmt = insert(ProviderLink).values(rows)
+        # executemany (insertmanyvalues), not .values(rows): one cached statement instead of
+        # compiling a fresh multi-row VALUES clause for every batch.
+        stmt = insert(cast(Table, ProviderLink.__table__))
         new, old = stmt.excluded, ProviderLink
         stmt = stmt.on_conflict_do_update(
             index_elements=["record_id", "provider"],
@@ -537,7 +539,7 @@ class Worker:
                 "last_log_id": func.coalesce(new.last_log_id, old.last_log_id),
             },
         )
-        await session.execute(stmt)
+        await session.execute(stmt, rows)
 
     async def _update_jobs(
         self, session: AsyncSession, results: Sequence[Result], now: datetime
