@@ -21,7 +21,8 @@ import httpx
 
 from app.models import Action
 from app.providers import hubspot_mapping as mapping
-from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.base import Delivery, FailureKind, Outcome, ProviderError
+from app.providers.http import HttpProvider
 from app.providers.ratelimit import RateLimiter
 from app.records import Kind
 from app.settings import HubSpotSettings
@@ -86,8 +87,9 @@ def seconds_to_midnight(timezone: str, now: datetime | None = None) -> float:
     return (midnight - local).total_seconds()
 
 
-class HubSpotProvider(Provider):
+class HubSpotProvider(HttpProvider):
     name = "hubspot"
+    label = "HubSpot"
     batch_size = 100  # HubSpot's batch endpoints take at most 100 inputs
 
     def __init__(
@@ -99,25 +101,20 @@ class HubSpotProvider(Provider):
     ) -> None:
         self.settings = settings
         self.limiter = limiter
-        self._token = settings.access_token.get_secret_value() if settings.access_token else ""
-        self._client = httpx.AsyncClient(
+        token = settings.access_token.get_secret_value() if settings.access_token else ""
+        client = httpx.AsyncClient(
             base_url=str(settings.base_url).rstrip("/"),
             headers={
-                "Authorization": f"Bearer {self._token}",
+                "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
             timeout=settings.timeout,
             transport=transport,
         )
+        super().__init__(client, secrets=(token,))
         self.listing_type = settings.listing_object_type
-        # Health, for GET /api/crm/status: false after a 401/403 until a call succeeds again.
-        self.healthy = True
-        self.health_error: str | None = None
         self.requests_sent = 0
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def check(self) -> bool:
         try:
@@ -127,9 +124,6 @@ class HubSpotProvider(Provider):
         return True
 
     # -- HTTP --------------------------------------------------------------------------------
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "[redacted]") if self._token else text
 
     async def _request(
         self,
@@ -143,17 +137,7 @@ class HubSpotProvider(Provider):
         become ProviderErrors; other statuses are the caller's to read."""
         await self.limiter.acquire()
         self.requests_sent += 1
-        try:
-            response = await self._client.request(method, path, json=body, params=params)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(
-                FailureKind.timeout, f"HubSpot: no answer in time ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                FailureKind.transient,
-                self._scrub(f"HubSpot: connection failed ({type(exc).__name__}: {exc})"),
-            ) from None
+        response = await self._send(method, path, json=body, params=params)
         await self.limiter.observe(response.headers)
         status = response.status_code
         if status == 429:
@@ -172,24 +156,7 @@ class HubSpotProvider(Provider):
                 http_status=429,
                 response=payload,
             )
-        if status in (401, 403):
-            payload = _json(response)
-            message = self._scrub(
-                f"HubSpot {status} {payload.get('category', '')}: {payload.get('message', '')}"
-            )
-            self.healthy, self.health_error = False, message
-            raise ProviderError(
-                FailureKind.unauthorized, message, http_status=status, response=payload
-            )
-        if status >= 500:
-            raise ProviderError(
-                FailureKind.transient,
-                f"HubSpot {status}: {_json(response).get('message', response.reason_phrase)}",
-                http_status=status,
-                response=_json(response),
-            )
-        self.healthy, self.health_error = True, None
-        return response
+        return self._check_status(response)
 
     async def _batch(
         self, path: str, inputs: Sequence[Input], match: Callable[[dict[str, Any]], str | None]

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import httpx
 
 from app.models import Action
-from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.base import Delivery, FailureKind, Outcome, ProviderError
+from app.providers.http import HttpProvider, json_of, message_of
 from app.providers.hubspot_mapping import split_name
 from app.records import Kind
 from app.settings import TreadSoftSettings
@@ -123,23 +124,9 @@ def _id_of(payload: Any) -> str | None:
     return None
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return {"message": response.text[:500]}
-
-
-def _message(payload: Any) -> str:
-    if isinstance(payload, dict):
-        for key in ("error", "message", "detail"):
-            if payload.get(key):
-                return str(payload[key])
-    return str(payload)[:500]
-
-
-class TreadSoftProvider(Provider):
+class TreadSoftProvider(HttpProvider):
     name = "treadsoft"
+    label = "TreadSoft"
     batch_size = 1
     kinds: ClassVar[frozenset[Kind]] = frozenset(
         (Kind.owner, Kind.property, Kind.enquiry, Kind.booking, Kind.membership)
@@ -148,24 +135,20 @@ class TreadSoftProvider(Provider):
     def __init__(
         self, settings: TreadSoftSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self._key = settings.key.get_secret_value() if settings.key else ""
-        self._secret = settings.secret.get_secret_value() if settings.secret else ""
+        key = settings.key.get_secret_value() if settings.key else ""
+        secret = settings.secret.get_secret_value() if settings.secret else ""
         base = str(settings.url).rstrip("/") if settings.url else "http://treadsoft.invalid"
-        self._client = httpx.AsyncClient(
+        client = httpx.AsyncClient(
             base_url=base,
             headers={
-                "Authorization": f"Bearer {self._key}",
-                "X-API-Secret": self._secret,
+                "Authorization": f"Bearer {key}",
+                "X-API-Secret": secret,
                 "Accept": "application/json",
             },
             timeout=settings.timeout,
             transport=transport,
         )
-        self.healthy = True
-        self.health_error: str | None = None
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        super().__init__(client, secrets=(key, secret))
 
     async def check(self) -> bool:
         try:
@@ -173,12 +156,6 @@ class TreadSoftProvider(Provider):
         except ProviderError:
             return False
         return response.is_success
-
-    def _scrub(self, text: str) -> str:
-        for secret in (self._key, self._secret):
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text
 
     async def _request(
         self,
@@ -190,19 +167,7 @@ class TreadSoftProvider(Provider):
         key: str | None = None,
     ) -> httpx.Response:
         headers = {"Idempotency-Key": key} if key else None
-        try:
-            response = await self._client.request(
-                method, path, json=body, params=params, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            raise ProviderError(
-                FailureKind.timeout, f"TreadSoft: no answer in time ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                FailureKind.transient,
-                self._scrub(f"TreadSoft: connection failed ({type(exc).__name__}: {exc})"),
-            ) from None
+        response = await self._send(method, path, json=body, params=params, headers=headers)
         status = response.status_code
         if status == 429:
             retry = response.headers.get("retry-after")
@@ -211,23 +176,9 @@ class TreadSoftProvider(Provider):
                 "TreadSoft 429: too many requests",
                 retry_after=float(retry) if retry and retry.replace(".", "", 1).isdigit() else 5.0,
                 http_status=429,
-                response=_json(response),
+                response=json_of(response),
             )
-        if status in (401, 403):
-            message = self._scrub(f"TreadSoft {status}: {_message(_json(response))}")
-            self.healthy, self.health_error = False, message
-            raise ProviderError(
-                FailureKind.unauthorized, message, http_status=status, response=_json(response)
-            )
-        if status >= 500:
-            raise ProviderError(
-                FailureKind.transient,
-                f"TreadSoft {status}: {_message(_json(response))}",
-                http_status=status,
-                response=_json(response),
-            )
-        self.healthy, self.health_error = True, None
-        return response
+        return self._check_status(response)
 
     async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = []
@@ -264,7 +215,7 @@ class TreadSoftProvider(Provider):
         )
         if not response.is_success:
             return None
-        payload = _json(response)
+        payload = json_of(response)
         rows = (
             payload.get("data", payload.get("results", []))
             if isinstance(payload, dict)
@@ -282,14 +233,14 @@ class TreadSoftProvider(Provider):
         self, method: str, path: str, body: dict[str, Any], delivery: Delivery
     ) -> Outcome:
         response = await self._request(method, path, body, key=delivery.idempotency_key)
-        payload = _json(response)
+        payload = json_of(response)
         request = {"method": method, "path": path, "body": body}
         if response.status_code == 404 and method == "PUT":
             return Outcome(http_status=404, request=request, response=payload)
         if response.status_code >= 400:
             raise ProviderError(
                 FailureKind.rejected,
-                f"TreadSoft {response.status_code}: {_message(payload)}",
+                f"TreadSoft {response.status_code}: {message_of(payload)}",
                 http_status=response.status_code,
                 request=request,
                 response=payload,

@@ -190,13 +190,16 @@ async def failed_deliveries(services: Any) -> int:
 async def test_the_crm_down_never_delays_the_answer(client, stripe_post, services, mock) -> None:
     await client.post("/api/crm/sync/owner", json=OWNER)
     mock.faults = Faults(mode="transient")  # every delivery: 503
-    mock.latency = 0.2  # ... and slowly
+    mock.latency = 2.0  # ... after 2 s: an answer that waited for any delivery takes >= 2 s
     for step, body in EVENTS:
         started = time.perf_counter()
         answer = await stripe_post(body)
         elapsed = time.perf_counter() - started
         assert answer.status_code == 200, (step, answer.text)
-        assert elapsed < 0.5, (step, elapsed)  # stored and answered, not delivered
+        # Stored and answered, not delivered. (Bound tied to the CRM's 2 s, not to this
+        # machine's speed; answer-time figures come from bench/bench_webhooks.py.)
+        assert elapsed < 1.5, (step, elapsed)
+    mock.latency = 0.2
     # Meanwhile every event is applied to our records, and deliveries keep failing.
     for _ in range(200):
         applied = {r.status for r in await inbox(services)} == {EventStatus.processed.value}
