@@ -20,7 +20,7 @@ run: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff format --check .
 
 typecheck: setup
 	$(BIN)/mypy

@@ -10,8 +10,10 @@ import typer
 
 from app.ops import cli as ops_cli
 from app.settings import Settings
+from app.webhooks.cli import stripe_cli
 
 cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
+cli.add_typer(stripe_cli, name="stripe")
 log = logging.getLogger("app.cli")
 
 
@@ -45,10 +47,12 @@ def worker(
     drain: bool = typer.Option(False, help="exit once nothing is queued or running"),
     concurrency: int = typer.Option(4, min=1, help="batches in flight at once"),
 ) -> None:
-    """Run a delivery worker (any number may run against PostgreSQL)."""
+    """Run a delivery worker, with the Stripe event processor beside it (any number may run
+    against PostgreSQL)."""
     from app.logs import setup_logging
     from app.main import open_services
     from app.sync.worker import Worker
+    from app.webhooks.stripe_processor import StripeProcessor
 
     settings = _settings()
     setup_logging(settings)
@@ -66,7 +70,12 @@ def worker(
                 notifier=services.notifier,
                 concurrency=concurrency,
             )
-            await runner.run(stop, drain=drain)
+            stripe = StripeProcessor(services.sessions, settings, on_enqueued=runner.wake)
+            if drain:  # events first: applying them queues the jobs the worker then drains
+                await stripe.run(stop, drain=True)
+                await runner.run(stop, drain=True)
+            else:
+                await asyncio.gather(runner.run(stop), stripe.run(stop))
 
     asyncio.run(main())
 
@@ -78,6 +87,42 @@ def migrate(revision: str = typer.Argument("head")) -> None:
 
     upgrade(_settings().database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+@cli.command("fake-hubspot")
+def fake_hubspot(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8090, help="port to listen on"),
+    rate_limit: int = typer.Option(100, min=1, help="requests per rolling 10 s"),
+    token: str | None = typer.Option(
+        None, envvar="FAKE_HUBSPOT_TOKEN", help="the only token accepted (default: any)"
+    ),
+) -> None:
+    """A local fake HubSpot (CRM v3 objects, v4 associations, rate limit, faults at /_fake)."""
+    import uvicorn
+
+    from app.fakes.hubspot import create_app
+
+    typer.echo(f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s)")
+    uvicorn.run(create_app(rate_limit, token), host=host, port=port, log_level="warning")
+
+
+@cli.command("fake-treadsoft")
+def fake_treadsoft(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8091, help="port to listen on"),
+    key: str | None = typer.Option(None, envvar="FAKE_TREADSOFT_KEY", help="accepted API key"),
+    secret: str | None = typer.Option(
+        None, envvar="FAKE_TREADSOFT_SECRET", help="accepted X-API-Secret"
+    ),
+) -> None:
+    """A local fake TreadSoft (/api/v1/contacts|properties|enquiries|bookings, faults at /_fake)."""
+    import uvicorn
+
+    from app.fakes.treadsoft import create_app
+
+    typer.echo(f"fake TreadSoft on http://{host}:{port}")
+    uvicorn.run(create_app(key, secret), host=host, port=port, log_level="warning")
 
 
 ops_cli.register(cli)  # bulk, retry, logs, purge-logs

@@ -9,15 +9,18 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from app.crm.router import router as crm_router
 from app.db import make_engine, make_sessionmaker
 from app.deps import Services
 from app.errors import install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
 from app.providers import ProviderContext, build_providers
-from app.routers import bulk, health, logs, metrics, mock, sync
+from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
+from app.routers import bulk, health, logs, metrics, mock, status, stripe_webhooks, sync
 from app.settings import Settings
 from app.sync.worker import Worker
+from app.webhooks.stripe_processor import StripeProcessor
 
 log = logging.getLogger("app")
 
@@ -30,15 +33,17 @@ async def open_services(settings: Settings, *, with_worker: bool) -> AsyncIterat
     providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
     services = Services(settings=settings, engine=engine, sessions=sessions, providers=providers)
     stop = asyncio.Event()
-    task = None
+    tasks = []
     if with_worker:
         services.worker = Worker(sessions, providers, settings.delivery, notifier=services.notifier)
-        task = asyncio.create_task(services.worker.run(stop), name="delivery-worker")
+        tasks.append(asyncio.create_task(services.worker.run(stop), name="delivery-worker"))
+        services.stripe = StripeProcessor(sessions, settings, on_enqueued=services.kick)
+        tasks.append(asyncio.create_task(services.stripe.run(stop), name="stripe-processor"))
     try:
         yield services
     finally:
         stop.set()
-        if task is not None:
+        for task in tasks:
             with suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=10)
         for provider in providers.values():
@@ -85,8 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(sync.router)
+    app.include_router(status.router)
     app.include_router(mock.router)
     app.include_router(bulk.router)
     app.include_router(logs.router)
     app.include_router(metrics.router)
+    app.include_router(crm_router)
+    app.include_router(stripe_webhooks.router)
+    app.include_router(stripe_webhooks.ops_router)
     return app

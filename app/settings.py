@@ -58,6 +58,30 @@ class HubSpotSettings(_Env):
     rate_limit: int = Field(
         100, ge=1, description="requests per rolling 10 s, shared by all workers"
     )
+    # Seconds added to the 10-s window when spacing requests, so network jitter never lets
+    # HubSpot's own count of a window exceed the limit.
+    rate_margin: float = Field(0.5, ge=0, le=5)
+    timeout: float = Field(15.0, gt=0, description="seconds per HTTP request")
+    listing_object_type: str = Field("0-420", min_length=1)
+    # Custom unique-value properties holding the website ids (see README: HubSpot setup).
+    listing_id_property: str = "website_property_id"
+    booking_id_property: str = "website_booking_id"
+    enquiry_id_property: str = "website_enquiry_id"
+    enquiry_object: Literal["deal", "lead"] = "deal"
+    deal_pipeline: str = "default"
+    # HubSpot's daily limit resets at midnight in the account's time zone.
+    account_timezone: str = "UTC"
+
+    @field_validator("account_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"HUBSPOT_ACCOUNT_TIMEZONE: unknown time zone {value!r}") from None
+        return value
 
 
 class TreadSoftSettings(_Env):
@@ -66,6 +90,7 @@ class TreadSoftSettings(_Env):
     url: AnyHttpUrl | None = None
     key: SecretStr | None = None
     secret: SecretStr | None = None
+    timeout: float = Field(15.0, gt=0, description="seconds per HTTP request")
 
 
 class MockSettings(_Env):

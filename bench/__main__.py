@@ -1,31 +1,26 @@
-"""`python -m bench [NAME ...]`: run every bench/bench_*.py module's main(), or the ones named
-(`bulk` or `bench_bulk`)."""
+"""`python -m bench [name ...]`: run each bench/bench_*.py module's main(), or those named."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import pkgutil
+import inspect
 import sys
-import time
 from pathlib import Path
 
 
-def modules() -> list[str]:
-    here = Path(__file__).resolve().parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-
-
 def main(argv: list[str]) -> int:
-    available = modules()
-    wanted = [a if a.startswith("bench_") else f"bench_{a}" for a in argv] or available
-    unknown = [w for w in wanted if w not in available]
+    names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
+    wanted = [n if n.startswith("bench_") else f"bench_{n}" for n in argv] or names
+    unknown = sorted(set(wanted) - set(names))
     if unknown:
-        print(f"unknown benchmark(s) {unknown}; available: {', '.join(available)}")
+        print(f"unknown benchmarks: {', '.join(unknown)}; known: {', '.join(names)}")
         return 2
     for name in wanted:
-        started = time.perf_counter()
-        importlib.import_module(f"bench.{name}").main()
-        print(f"({name} took {time.perf_counter() - started:.0f} s)\n", flush=True)
+        print(f"== {name}", flush=True)
+        result = importlib.import_module(f"bench.{name}").main()
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
     return 0
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.internal import InternalProvider
 from app.providers.mock import MockProvider
 from app.settings import Settings
 
@@ -33,8 +34,41 @@ class ProviderContext:
 
 Factory = Callable[[ProviderContext], Provider]
 
+
+def _hubspot(ctx: ProviderContext) -> Provider:
+    from app.providers.hubspot import HubSpotProvider
+    from app.providers.ratelimit import make_rate_limiter
+
+    hs = ctx.settings.hubspot
+    if hs.access_token is None:
+        raise RuntimeError("CRM_PROVIDERS names hubspot: set HUBSPOT_ACCESS_TOKEN")
+    limiter = make_rate_limiter(ctx.sessions, "hubspot", hs.rate_limit, margin=hs.rate_margin)
+    return HubSpotProvider(hs, limiter)
+
+
+def _treadsoft(ctx: ProviderContext) -> Provider:
+    from app.providers.treadsoft import TreadSoftProvider
+
+    ts = ctx.settings.treadsoft
+    missing = [
+        name
+        for name, value in (
+            ("CRM_API_URL", ts.url),
+            ("CRM_API_KEY", ts.key),
+            ("CRM_API_SECRET", ts.secret),
+        )
+        if value is None
+    ]
+    if missing:
+        raise RuntimeError(f"CRM_PROVIDERS names treadsoft: set {', '.join(missing)}")
+    return TreadSoftProvider(ts)
+
+
 FACTORIES: dict[str, Factory] = {
     "mock": lambda ctx: MockProvider(ctx.settings.mock),
+    "internal": lambda ctx: InternalProvider(ctx.sessions),
+    "hubspot": _hubspot,
+    "treadsoft": _treadsoft,
 }
 
 

@@ -14,6 +14,7 @@ from app.deps import Services
 from app.errors import NotFound
 from app.records import SPECS, Kind
 from app.sync.service import ProviderState, accept, load_record, record_states
+from app.webhooks.inbox import requeue_unmatched_for
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ async def sync_record(
             session, kind, fields, settings.providers, settings.phone_default_region
         )
         record = accepted.record
+        # Stripe events that named this owner (or its customer id) before we knew it.
+        requeued = await requeue_unmatched_for(session, kind, record)
         states = await record_states(session, record, settings.providers)
+    if requeued:
+        services.wake_stripe()
     external_id = record.external_id
     log.info(
         "accepted %s/%s: %d job(s) queued",

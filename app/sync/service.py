@@ -288,14 +288,18 @@ def provider_state(
 async def record_states(
     session: AsyncSession, record: Record, providers: Sequence[str]
 ) -> list[ProviderState]:
+    # Jobs before links: the worker commits a job's end and its link together, and under READ
+    # COMMITTED each statement sees the latest commit. Read links first and a delivery landing
+    # in between looks settled-but-unsynced (a false 202); read jobs first and the worst case is
+    # "still running", which the caller simply waits out.
+    jobs = {
+        job.provider: job
+        for job in await session.scalars(select(SyncJob).where(SyncJob.record_id == record.id))
+    }
     links = {
         link.provider: link
         for link in await session.scalars(
             select(ProviderLink).where(ProviderLink.record_id == record.id)
         )
-    }
-    jobs = {
-        job.provider: job
-        for job in await session.scalars(select(SyncJob).where(SyncJob.record_id == record.id))
     }
     return [provider_state(p, record, links.get(p), jobs.get(p)) for p in providers]

@@ -44,10 +44,9 @@ HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alon
 SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
 # Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
 JOBS = cast(Table, SyncJob.__table__)
-# Core tables for the per-batch writes: executemany with one cached statement, not the ORM's
-# per-row bookkeeping or a multi-row VALUES compiled afresh for every batch size.
+# The sync log's Core table: its rows go in by executemany with one cached statement, not
+# through the ORM's per-row bookkeeping.
 LOGS = cast(Table, SyncLog.__table__)
-LINKS = cast(Table, ProviderLink.__table__)
 
 
 class Notifier:
@@ -568,8 +567,10 @@ class Worker:
         insert = (
             postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
-        stmt = insert(LINKS)
-        new, old = stmt.excluded, LINKS.c
+        # executemany (insertmanyvalues), not .values(rows): one cached statement instead of
+        # compiling a fresh multi-row VALUES clause for every batch.
+        stmt = insert(cast(Table, ProviderLink.__table__))
+        new, old = stmt.excluded, ProviderLink
         stmt = stmt.on_conflict_do_update(
             index_elements=["record_id", "provider"],
             set_={
@@ -623,7 +624,8 @@ class Worker:
                 "err": None if r.status is JobStatus.done else r.error,
                 "now": now,
             }
-            for r in results
+            # In job id order, as _wake_children locks: two workers' writes never wait in a circle.
+            for r in sorted(results, key=lambda r: r.claimed.job.id)
         ]
         await session.execute(stmt, params)
 
@@ -645,12 +647,27 @@ class Worker:
         )
         waiting = SyncJob.status == JobStatus.waiting.value
         running = SyncJob.status == JobStatus.running.value
+        # Lock the children's jobs in id order first (another worker may be writing some of
+        # them, in the same order), then update them.
+        locked = list(
+            await session.scalars(
+                select(SyncJob.id)
+                .where(
+                    SyncJob.provider == provider,
+                    SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+                    SyncJob.record_id.in_(children.scalar_subquery()),
+                )
+                .order_by(SyncJob.id)
+                .with_for_update()
+            )
+        )
+        if not locked:
+            return
         await session.execute(
             update(SyncJob)
             .where(
-                SyncJob.provider == provider,
+                SyncJob.id.in_(locked),
                 SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-                SyncJob.record_id.in_(children.scalar_subquery()),
             )
             .values(
                 status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),

@@ -1,7 +1,7 @@
 """bulk runs, and indexes for bulk, logs and retry
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-21
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0005'
-down_revision: str | None = '0001'
+down_revision: str | None = '0003'  # re-chained after main's 0001 -> 0002 -> 0004 -> 0003
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

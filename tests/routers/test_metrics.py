@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
@@ -96,3 +97,16 @@ async def test_oldest_job_age_is_how_long_the_oldest_due_job_waited(sessions) ->
     age = exposed[("crm_sync_oldest_job_age_seconds", (("provider", "mock"),))]
     assert 120 <= age < 130
     assert exposed[("crm_sync_queue_depth", (("provider", "mock"), ("status", "queued")))] == 2
+
+
+async def test_time_held_by_a_rate_limiter_is_counted() -> None:
+    from app.providers.ratelimit import make_rate_limiter
+
+    limiter = make_rate_limiter(None, "test-bucket", 1, window=0.2, margin=0.0)
+    labels = {"provider": "test-bucket"}
+    before = REGISTRY.get_sample_value("crm_sync_rate_limit_wait_seconds_total", labels) or 0.0
+    assert await limiter.acquire() == 0
+    waited = await limiter.acquire()  # the second call in the window is held
+    after = REGISTRY.get_sample_value("crm_sync_rate_limit_wait_seconds_total", labels)
+    assert waited > 0
+    assert after == pytest.approx(before + waited)

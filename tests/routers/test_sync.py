@@ -308,3 +308,35 @@ async def test_health_and_readiness(anonymous) -> None:
         ready = await c.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["ready"] is True
+
+
+async def test_status_shows_each_provider(client, mock) -> None:
+    await client.post("/api/crm/sync/owner", json=OWNER)
+    mock.faults = Faults(mode="reject")
+    await client.post("/api/crm/sync/owner", json={"userId": "u2", "email": "u2@example.com"})
+    await client.post(
+        "/api/crm/sync/property",
+        json={"propertyId": "p9", "ownerId": "nobody", "title": "T"},
+        headers={"Prefer": "respond-async"},
+    )
+    body = (await client.get("/api/crm/status")).json()
+    mock_status = body["providers"]["mock"]
+    assert mock_status["connected"] is True
+    assert mock_status["lastSyncedAt"].endswith("Z")
+    assert mock_status["failures"] == 1
+    assert mock_status["queueDepth"] == 1  # the property waiting for its owner
+
+
+async def test_no_secret_reaches_the_sync_log_or_the_logs(client, mock, services, caplog) -> None:
+    from tests.conftest import OPS_KEY, SYNC_KEY
+
+    caplog.set_level("DEBUG")
+    await client.post("/api/crm/sync/owner", json=OWNER)
+    mock.faults = Faults(mode="reject")
+    await client.post("/api/crm/sync/owner", json={**OWNER, "name": "Changed"})
+    async with services.sessions() as session:
+        rows = list(await session.scalars(select(SyncLog)))
+    assert len(rows) == 2
+    dumped = " ".join(repr((r.request, r.response, r.error)) for r in rows) + caplog.text
+    for secret in (SYNC_KEY, OPS_KEY):
+        assert secret not in dumped

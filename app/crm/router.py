@@ -1,0 +1,110 @@
+"""The internal CRM's read API (ops scope): contacts, enquiries, notes and stats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from app.crm import service
+from app.crm.models import ContactStatus, ContactType, EnquiryStatus
+from app.crm.schemas import (
+    ContactDetail,
+    ContactPage,
+    EnquiryOut,
+    EnquiryPage,
+    EnquiryUpdate,
+    NoteIn,
+    NoteOut,
+    Stats,
+)
+from app.deps import OpsAuth, SessionDep
+
+router = APIRouter(prefix="/api/crm", tags=["internal CRM"], dependencies=[OpsAuth])
+
+Limit = Annotated[int, Query(ge=1, le=200, description="items per page")]
+Cursor = Annotated[str | None, Query(description="nextCursor from the previous page")]
+
+
+def _author(request: Request) -> str:
+    """Who did it: the API key's name (`ops` when auth is off in development)."""
+    return str(getattr(request.state, "api_key", None) or "ops")
+
+
+@router.get("/contacts", response_model=ContactPage, summary="List contacts, newest first")
+async def list_contacts(
+    session: SessionDep,
+    contact_type: Annotated[ContactType | None, Query(alias="type")] = None,
+    contact_status: Annotated[ContactStatus | None, Query(alias="status")] = None,
+    search: Annotated[
+        str | None, Query(max_length=200, description="part of the name or email")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ContactPage:
+    return await service.list_contacts(
+        session,
+        contact_type=contact_type.value if contact_type else None,
+        status=contact_status.value if contact_status else None,
+        search=search,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/contacts/{contact_id}",
+    response_model=ContactDetail,
+    summary="One contact (by CRM id or website user id) with its properties, enquiries, "
+    "bookings, membership, notes, interactions and activity",
+)
+async def get_contact(contact_id: str, session: SessionDep) -> ContactDetail:
+    return await service.contact_detail(session, contact_id)
+
+
+@router.post(
+    "/contacts/{contact_id}/notes",
+    response_model=NoteOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a note to a contact",
+)
+async def add_note(contact_id: str, body: NoteIn, session: SessionDep, request: Request) -> NoteOut:
+    return await service.add_note(session, contact_id, body, _author(request))
+
+
+@router.get("/enquiries", response_model=EnquiryPage, summary="List enquiries, newest first")
+async def list_enquiries(
+    session: SessionDep,
+    enquiry_status: Annotated[EnquiryStatus | None, Query(alias="status")] = None,
+    owner_contact_id: Annotated[
+        str | None, Query(alias="ownerContactId", description="an owner's CRM id")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> EnquiryPage:
+    return await service.list_enquiries(
+        session,
+        status=enquiry_status.value if enquiry_status else None,
+        owner_contact_id=owner_contact_id,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.put(
+    "/enquiries/{enquiry_id}",
+    response_model=EnquiryOut,
+    summary="Move an enquiry's status forward (by CRM id or website enquiry id)",
+    responses={404: {"description": "unknown enquiry"}, 409: {"description": "not forward"}},
+)
+async def update_enquiry(
+    enquiry_id: str, body: EnquiryUpdate, session: SessionDep, request: Request
+) -> EnquiryOut:
+    return await service.update_enquiry_status(
+        session, enquiry_id, body.status, body.note, _author(request)
+    )
+
+
+@router.get("/stats", response_model=Stats, summary="Counts, conversion, failed syncs (24 h)")
+async def get_stats(session: SessionDep) -> Stats:
+    return await service.stats(session)

@@ -1,0 +1,127 @@
+"""The internal CRM provider: writes records into this service's own crm_* tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.crm.ingest import TABLES, Rejected, Result, Written, write
+from app.crm.models import CrmContact
+from app.db import transaction, utcnow
+from app.models import Action
+from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.records import SPECS, Kind
+
+log = logging.getLogger(__name__)
+
+
+class InternalProvider(Provider):
+    """Every kind, upserted by website id: delivering a batch again changes nothing. The CRM id
+    of a record is its row's UUID."""
+
+    name = "internal"
+    batch_size = 500
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        results: list[Result | SQLAlchemyError]
+        try:
+            async with transaction(self.sessions) as session:
+                results = list(await write(session, kind, deliveries, utcnow()))
+        except SQLAlchemyError as exc:
+            if len(deliveries) == 1:
+                results = [exc]
+            else:
+                # One record the database refused must not hold back the rest: each again,
+                # alone, so only that one fails.
+                log.warning(
+                    "internal: batch of %d %s failed (%s); writing one by one",
+                    len(deliveries),
+                    kind,
+                    type(exc).__name__,
+                )
+                results = [await self._alone(kind, d) for d in deliveries]
+        return [_outcome(kind, d, r) for d, r in zip(deliveries, results, strict=True)]
+
+    async def _alone(self, kind: Kind, delivery: Delivery) -> Result | SQLAlchemyError:
+        try:
+            async with transaction(self.sessions) as session:
+                return (await write(session, kind, [delivery], utcnow()))[0]
+        except SQLAlchemyError as exc:
+            return exc
+
+    async def check(self) -> bool:
+        """The tables are there (migrated) and the database answers."""
+        try:
+            async with self.sessions() as session:
+                await session.execute(select(CrmContact.id).limit(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+
+def _request(kind: Kind, delivery: Delivery) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "table": TABLES[kind],
+        SPECS[kind].id_field: delivery.record_id,
+        "data": delivery.data,
+    }
+    if delivery.parent_crm_id:
+        request["parentId"] = delivery.parent_crm_id
+    return request
+
+
+def _bad_data(error: SQLAlchemyError) -> bool:
+    """A value the database cannot store (SQLSTATE class 22: too long, out of range, a NUL in
+    text) is the record's problem. Anything else (a lock, a lost connection, a race on a unique
+    key) is worth another try."""
+    if isinstance(error, DataError):
+        return True
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
+def _outcome(kind: Kind, delivery: Delivery, result: Result | SQLAlchemyError) -> Outcome:
+    request = _request(kind, delivery)
+    if isinstance(result, Written):
+        if result.created:
+            action = Action.note if kind is Kind.note else Action.create
+        else:
+            action = Action.update
+        return Outcome(
+            crm_id=result.crm_id,
+            action=action,
+            request=request,
+            response={
+                "id": result.crm_id,
+                "created": result.created,
+                "changed": result.changed,
+                **result.details,
+            },
+        )
+    if isinstance(result, Rejected):
+        error = ProviderError(
+            FailureKind.rejected,
+            f"internal: {result}",
+            request=request,
+            response={"error": str(result)},
+        )
+        return Outcome.failed(error)
+    failure = FailureKind.rejected if _bad_data(result) else FailureKind.transient
+    orig = getattr(result, "orig", None)
+    reason = str(orig) if orig is not None else str(result)
+    reason = reason.strip().splitlines()[0] if reason.strip() else type(result).__name__
+    error = ProviderError(
+        failure,
+        f"internal: database refused the {kind.value}: {reason}",
+        request=request,
+        response={"error": reason},
+    )
+    return Outcome.failed(error)
