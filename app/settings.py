@@ -117,6 +117,19 @@ class DeliverySettings(_Env):
     provider_timeout: float = Field(30.0, gt=0)
 
 
+class PullSettings(_Env):
+    """Bringing CRM-side edits back (see README: Pulling from HubSpot)."""
+
+    model_config = env_config("PULL_")
+
+    enabled: bool = True  # the scheduled pull, run by workers
+    interval_seconds: float = Field(3600.0, gt=0, description="one scheduled pull per period")
+    # Re-read this much before the cursor: HubSpot's search index lags writes a little.
+    overlap_seconds: float = Field(300.0, ge=0)
+    strategy: Literal["append", "overwrite"] = "overwrite"  # of scheduled and webhook pulls
+    page_size: int = Field(200, ge=1, le=200, description="search results per request")
+
+
 class Settings(_Env):
     app_env: AppEnv = AppEnv.development
     database_url: str = "sqlite+aiosqlite:///./crm_sync.db"
@@ -134,6 +147,7 @@ class Settings(_Env):
     treadsoft: TreadSoftSettings = Field(default_factory=TreadSoftSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    pull: PullSettings = Field(default_factory=PullSettings)
 
     @field_validator("crm_providers")
     @classmethod
