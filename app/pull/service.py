@@ -27,6 +27,7 @@ from app.sync.service import is_postgres
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ANALYZE_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 
 
 class ContactSource(Protocol):
@@ -171,12 +172,20 @@ async def pull(
                     await session.rollback()
         else:
             pages = source.changed_since(since)
+            merged = 0
             async for page in pages:
                 async with sessions() as session, session.begin():
                     await _lock(session, provider)
                     newest = await merger.merge(session, page)
                     if newest is not None:
                         await _advance(session, provider, newest)
+                    merged += 1
+                    if merged in ANALYZE_AFTER_PAGES and is_postgres(session):
+                        # A first pull grows `leads` from nothing within minutes, before
+                        # autovacuum looks: without fresh statistics PostgreSQL keeps
+                        # seq-scanning the growing table for every page's lookups (measured:
+                        # 25,000 contacts 54 s, against 8 s with this; bench_pull).
+                        await session.execute(text("ANALYZE leads, lead_crm_ids"))
     except ProviderError as exc:
         requests = source.requests - requests_before
         await _finish(sessions, run_id, merger.result, requests, str(exc))
