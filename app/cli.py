@@ -47,10 +47,11 @@ def worker(
     drain: bool = typer.Option(False, help="exit once nothing is queued or running"),
     concurrency: int = typer.Option(4, min=1, help="batches in flight at once"),
 ) -> None:
-    """Run a delivery worker, with the Stripe event processor beside it (any number may run
-    against PostgreSQL)."""
+    """Run a delivery worker, with the Stripe event processor and the scheduled pull beside it
+    (any number may run against PostgreSQL; one pull runs per period among them)."""
     from app.logs import setup_logging
     from app.main import open_services
+    from app.pull.service import PullScheduler
     from app.sync.worker import Worker
     from app.webhooks.stripe_processor import StripeProcessor
 
@@ -71,13 +72,54 @@ def worker(
                 concurrency=concurrency,
             )
             stripe = StripeProcessor(services.sessions, settings, on_enqueued=runner.wake)
+            puller = PullScheduler(services.sessions, services.providers, settings)
             if drain:  # events first: applying them queues the jobs the worker then drains
                 await stripe.run(stop, drain=True)
                 await runner.run(stop, drain=True)
             else:
-                await asyncio.gather(runner.run(stop), stripe.run(stop))
+                await asyncio.gather(runner.run(stop), stripe.run(stop), puller.run(stop))
 
     asyncio.run(main())
+
+
+@cli.command("pull")
+def pull_command(
+    provider: str = typer.Option("hubspot", help="the CRM to pull contacts from"),
+    strategy: str = typer.Option(
+        None, help="overwrite, append or preview (default: PULL_STRATEGY)", show_default=False
+    ),
+) -> None:
+    """Pull contacts changed in the CRM since the last pull and merge them into leads."""
+    import json
+
+    from app.errors import AppError
+    from app.logs import setup_logging
+    from app.main import open_services
+    from app.pull.merge import Strategy
+    from app.pull.service import pull, source_for
+
+    settings = _settings()
+    setup_logging(settings)
+    try:
+        chosen = Strategy(strategy or settings.pull.strategy)
+    except ValueError:
+        typer.secho("--strategy: choose overwrite, append or preview", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+    async def main() -> dict[str, object]:
+        async with open_services(settings, with_worker=False) as services:
+            source = source_for(services.providers, provider, settings)
+            outcome = await pull(
+                services.sessions, source, settings, strategy=chosen, trigger="cli"
+            )
+            return outcome.view() | {"provider": provider, "strategy": chosen.value}
+
+    try:
+        result = asyncio.run(main())
+    except AppError as exc:
+        typer.secho(f"pull failed: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2))
 
 
 @cli.command()

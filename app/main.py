@@ -17,7 +17,8 @@ from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
 from app.providers import ProviderContext, build_providers
 from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
-from app.routers import bulk, health, logs, metrics, mock, status, stripe_webhooks, sync
+from app.pull.service import PullScheduler
+from app.routers import bulk, health, logs, metrics, mock, pull, status, stripe_webhooks, sync
 from app.settings import Settings
 from app.sync.worker import Worker
 from app.webhooks.stripe_processor import StripeProcessor
@@ -39,6 +40,8 @@ async def open_services(settings: Settings, *, with_worker: bool) -> AsyncIterat
         tasks.append(asyncio.create_task(services.worker.run(stop), name="delivery-worker"))
         services.stripe = StripeProcessor(sessions, settings, on_enqueued=services.kick)
         tasks.append(asyncio.create_task(services.stripe.run(stop), name="stripe-processor"))
+        puller = PullScheduler(sessions, providers, settings)
+        tasks.append(asyncio.create_task(puller.run(stop), name="pull-scheduler"))
     try:
         yield services
     finally:
@@ -98,4 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(crm_router)
     app.include_router(stripe_webhooks.router)
     app.include_router(stripe_webhooks.ops_router)
+    app.include_router(pull.router)
+    app.include_router(pull.webhook_router)
     return app

@@ -128,6 +128,19 @@ class BulkSettings(_Env):
     poll_interval: float = Field(0.5, gt=0, description="how often a run checks it is done")
 
 
+class PullSettings(_Env):
+    """Bringing CRM-side edits back (see README: Pulling from HubSpot)."""
+
+    model_config = env_config("PULL_")
+
+    enabled: bool = True  # the scheduled pull, run by workers
+    interval_seconds: float = Field(3600.0, gt=0, description="one scheduled pull per period")
+    # Re-read this much before the cursor: HubSpot's search index lags writes a little.
+    overlap_seconds: float = Field(300.0, ge=0)
+    strategy: Literal["append", "overwrite"] = "overwrite"  # of scheduled and webhook pulls
+    page_size: int = Field(200, ge=1, le=200, description="search results per request")
+
+
 class Settings(_Env):
     app_env: AppEnv = AppEnv.development
     database_url: str = "sqlite+aiosqlite:///./crm_sync.db"
@@ -146,6 +159,7 @@ class Settings(_Env):
     mock: MockSettings = Field(default_factory=MockSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
+    pull: PullSettings = Field(default_factory=PullSettings)
 
     @field_validator("crm_providers")
     @classmethod

@@ -13,6 +13,7 @@ from app.crm import models as crm_models  # noqa: F401 - the internal CRM's tabl
 from app.db import Base, make_engine
 from app.ops import models as ops_models  # noqa: F401 - bulk_runs and the ops indexes
 from app.providers import ratelimit  # noqa: F401 - rate-limit tables
+from app.pull import models as pull_models  # noqa: F401 - leads, cursors, pull runs
 from app.webhooks import models as webhook_models  # noqa: F401
 
 config = context.config

@@ -1,10 +1,16 @@
 """A fake HubSpot for developers, end-to-end tests and the bench: the CRM v3 object and v4
 association endpoints crm-sync calls, bodies checked against HubSpot's OpenAPI files
 (specs/hubspot), HubSpot's rolling 10-s limit with its 429 body and headers, an in-memory store,
-and faults on demand (`/_fake/faults`). `crm-sync fake-hubspot --port P --rate-limit N`."""
+and faults on demand (`/_fake/faults`). For the pull: contacts searched (with HubSpot's
+10,000-result cap), seeded and edited (`/_fake/contacts`), signed webhooks sent (`/_fake/webhooks`).
+`crm-sync fake-hubspot --port P --rate-limit N`."""
 
 from __future__ import annotations
 
+import base64
+import bisect
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -12,7 +18,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,7 +54,28 @@ DAILY_LIMIT = 500_000
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
+
+
+def _iso(at: datetime) -> str:
+    """HubSpot's datetime format: UTC, milliseconds (so strings sort in time order)."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _time_value(value: Any) -> str | None:
+    """A search filter's datetime value (epoch ms or ISO) in the stored format."""
+    text = str(value)
+    try:
+        if text.lstrip("-").isdigit():
+            return _iso(datetime.fromtimestamp(int(text) / 1000, UTC))
+        return _iso(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+_STORED_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results of one query
+DATETIME_PROPERTIES = {"lastmodifieddate", "createdate", "hs_lastmodifieddate"}
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> JSONResponse:
@@ -79,6 +106,27 @@ class Store:
     unique: dict[tuple[str, str], dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     associations: set[tuple[str, str, str, str, int]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
+    version: int = 0  # bumped on every write, so searches can keep a sorted copy until then
+    _sorted: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = field(default_factory=dict)
+    _keys: dict[tuple[str, str], tuple[int, list[tuple[int, Any]]]] = field(default_factory=dict)
+
+    def sort_keys(self, otype: str, prop: str) -> list[tuple[int, Any]]:
+        ordered = self.sorted_by(otype, prop)
+        cached = self._keys.get((otype, prop))
+        if cached is None or cached[0] != self.version:
+            cached = (self.version, [_sort_key(o, prop) for o in ordered])
+            self._keys[(otype, prop)] = cached
+        return cached[1]
+
+    def sorted_by(self, otype: str, prop: str) -> list[dict[str, Any]]:
+        """Objects in ascending order of `prop` (then id), cached until the next write."""
+        cached = self._sorted.get((otype, prop))
+        if cached is None or cached[0] != self.version:
+            every = sorted(self.objects[otype].values(), key=lambda o: int(o["id"]))
+            every.sort(key=lambda o: _sort_key(o, prop))
+            cached = (self.version, every)
+            self._sorted[(otype, prop)] = cached
+        return cached[1]
 
     def find(self, otype: str, id_property: str | None, value: str) -> dict[str, Any] | None:
         if id_property and id_property != "hs_object_id":
@@ -86,14 +134,23 @@ class Store:
             return self.objects[otype].get(found) if found else None
         return self.objects[otype].get(value)
 
-    def put(self, otype: str, properties: dict[str, str], existing: dict[str, Any] | None) -> Any:
-        now = _now()
+    def put(
+        self,
+        otype: str,
+        properties: dict[str, str],
+        existing: dict[str, Any] | None,
+        at: datetime | None = None,
+    ) -> Any:
+        now = _iso(at) if at else _now()
+        self.version += 1
         if existing is None:
             oid = str(next(self._ids))
             existing = {"id": oid, "properties": {}, "createdAt": now, "archived": False}
+            existing["properties"]["createdate"] = now
             self.objects[otype][oid] = existing
         existing["properties"].update(properties)
         existing["properties"]["hs_object_id"] = existing["id"]
+        existing["properties"]["lastmodifieddate"] = now
         existing["updatedAt"] = now
         for (t, prop), index in self.unique.items():
             if t == otype and properties.get(prop):
@@ -139,6 +196,28 @@ class FakeHubSpot:
         self.store = Store()
         self.store.index("contacts", "email")
         self.rate_limited = 0
+        self.searches = 0
+
+    # -- contacts as sales staff would edit them (tests, demos, the bench) --------------------
+
+    def seed_contacts(
+        self,
+        contacts: list[dict[str, str]],
+        *,
+        start: datetime | None = None,
+        step: timedelta = timedelta(0),
+    ) -> list[str]:
+        """Create contacts (properties each); the n-th last modified at start + n * step."""
+        ids = []
+        for n, properties in enumerate(contacts):
+            at = start + n * step if start is not None else None
+            ids.append(self.store.put("contacts", dict(properties), None, at=at)["id"])
+        return ids
+
+    def edit_contact(self, contact_id: str, properties: dict[str, str]) -> dict[str, Any]:
+        """Change a contact as a person in HubSpot would: lastmodifieddate moves to now."""
+        existing = self.store.objects["contacts"][contact_id]
+        return self.store.view(self.store.put("contacts", dict(properties), existing))
 
     # -- HubSpot's answers to limits and faults -----------------------------------------------
 
@@ -392,13 +471,92 @@ class FakeHubSpot:
             obj = fake.store.put(otype, props, None)
             return JSONResponse(fake.store.view(obj), status_code=201)
 
-        @app.get("/crm/v3/objects/{object_type}")
-        async def list_objects(object_type: str, limit: int = 10) -> Response:
+        @app.post("/crm/v3/objects/{object_type}/search")
+        async def search(object_type: str, request: Request) -> Response:
+            # HubSpot's search guide sorts with {"propertyName", "direction"} objects while its
+            # OpenAPI file types sorts as strings; HubSpot takes both, so the fake checks sorts
+            # itself and the rest of the body against the spec.
+            try:
+                raw = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return _error(400, "VALIDATION_ERROR", "Invalid input JSON")
+            sorts = raw.pop("sorts", None) if isinstance(raw, dict) else None
+            problems = hubspot_spec.errors(request.method, request.url.path, raw)
+            problems += _sort_problems(sorts)
+            if problems:
+                return _error(
+                    400, "VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems[:5])
+                )
+            body = raw | ({"sorts": _sort_specs(sorts)} if sorts else {})
             otype = otype_of(object_type)
             if otype is None:
                 return not_found(object_type)
-            found = list(fake.store.objects[otype].values())[:limit]
-            return JSONResponse({"results": [fake.store.view(o) for o in found]})
+            limit = int(body.get("limit") or 10)
+            after = int(body.get("after") or 0)
+            if limit > 200:
+                return _error(400, "VALIDATION_ERROR", "limit must be at most 200")
+            if after + limit > SEARCH_CAP:
+                return _error(
+                    400,
+                    "VALIDATION_ERROR",
+                    f"There was a problem with the request: paging past {SEARCH_CAP} results "
+                    "of one search is not supported",
+                )
+            groups = [
+                [
+                    f | {"value": _time_value(f.get("value")), "converted": True}
+                    if f.get("propertyName") in DATETIME_PROPERTIES and "value" in f
+                    else f
+                    for f in g.get("filters") or []
+                ]
+                for g in body.get("filterGroups") or []
+            ]
+            sorts = body.get("sorts") or [{"propertyName": "hs_object_id"}]
+            prop = sorts[0].get("propertyName", "hs_object_id")
+            ordered = fake.store.sorted_by(otype, prop)
+            only = groups[0][0] if len(groups) == 1 and len(groups[0]) == 1 else {}
+            if only.get("propertyName") == prop and only.get("operator") in ("GT", "GTE"):
+                # The incremental pull's query: one bound on the sort property; bisect for it.
+                keys = fake.store.sort_keys(otype, prop)
+                bound = (0, only["value"]) if only.get("value") is not None else (2, "")
+                cut = bisect.bisect_left if only["operator"] == "GTE" else bisect.bisect_right
+                found = ordered[cut(keys, bound) :]
+            else:
+                found = [o for o in ordered if not groups or any(_matches(o, g) for g in groups)]
+            if str(sorts[0].get("direction", "ASCENDING")).upper() == "DESCENDING":
+                found.reverse()
+            fake.searches += 1
+            page = found[after : after + limit]
+            wanted = body.get("properties") or ["email", "firstname", "lastname"]
+            answer: dict[str, Any] = {
+                "total": len(found),
+                "results": [_with_properties(fake.store.view(o), wanted) for o in page],
+            }
+            if after + limit < len(found):
+                answer["paging"] = {"next": {"after": str(after + limit)}}
+            return JSONResponse(answer)
+
+        @app.get("/crm/v3/objects/{object_type}")
+        async def list_objects(
+            object_type: str, limit: int = 10, after: str | None = None, properties: str = ""
+        ) -> Response:
+            otype = otype_of(object_type)
+            if otype is None:
+                return not_found(object_type)
+            every = sorted(fake.store.objects[otype].values(), key=lambda o: int(o["id"]))
+            start = int(after) if after and after.isdigit() else 0
+            found = [o for o in every if int(o["id"]) >= start][: min(limit, 100)]
+            wanted = [p for p in properties.split(",") if p]
+            answer: dict[str, Any] = {
+                "results": [
+                    _with_properties(fake.store.view(o), wanted) if wanted else fake.store.view(o)
+                    for o in found
+                ]
+            }
+            rest = [o for o in every if int(o["id"]) > int(found[-1]["id"])] if found else []
+            if rest:
+                answer["paging"] = {"next": {"after": rest[0]["id"]}}
+            return JSONResponse(answer)
 
         @app.get("/crm/v3/objects/{object_type}/{object_id}")
         async def get_object(
@@ -469,6 +627,7 @@ class FakeHubSpot:
                 "rateLimited": fake.rate_limited,
                 "objects": {t: len(objs) for t, objs in fake.store.objects.items()},
                 "associations": len(fake.store.associations),
+                "searches": fake.searches,
             }
 
         @app.get(f"{CONTROL_PREFIX}/objects/{{object_type}}")
@@ -482,6 +641,32 @@ class FakeHubSpot:
                 {"from": [a, f], "to": [b, t], "typeId": type_id}
                 for a, f, b, t, type_id in sorted(fake.store.associations)
             ]
+
+        @app.post(f"{CONTROL_PREFIX}/contacts")
+        async def seed(request: Request) -> dict[str, Any]:
+            """{"contacts": [{properties}], "start"?: ISO, "stepSeconds"?: n}"""
+            body = await request.json()
+            start = body.get("start")
+            ids = fake.seed_contacts(
+                list(body.get("contacts") or []),
+                start=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
+                step=timedelta(seconds=float(body.get("stepSeconds") or 0)),
+            )
+            return {"ids": ids}
+
+        @app.patch(f"{CONTROL_PREFIX}/contacts/{{contact_id}}")
+        async def edit(contact_id: str, request: Request) -> Response:
+            if contact_id not in fake.store.objects["contacts"]:
+                return _error(404, "OBJECT_NOT_FOUND", "resource not found")
+            body = await request.json()
+            return JSONResponse(fake.edit_contact(contact_id, dict(body.get("properties") or {})))
+
+        @app.post(f"{CONTROL_PREFIX}/webhooks")
+        async def send_webhook(request: Request) -> dict[str, Any]:
+            """Sign events as HubSpot does (v3) and POST them: {"url", "secret", "events"}."""
+            body = await request.json()
+            status, answer = await send_signed_webhook(body["url"], body["secret"], body["events"])
+            return {"status": status, "body": answer}
 
         @app.put(f"{CONTROL_PREFIX}/faults")
         async def set_faults(plan: FaultPlan) -> dict[str, Any]:
@@ -500,9 +685,130 @@ class FakeHubSpot:
             fake.store = Store()
             fake.store.index("contacts", "email")
             fake.rate_limited = 0
+            fake.searches = 0
             return {"reset": True, "at": time.time()}
 
         return app
+
+
+def _sort_problems(sorts: Any) -> list[str]:
+    if sorts is None:
+        return []
+    if not isinstance(sorts, list):
+        return ["sorts: not an array"]
+    problems = []
+    for n, spec in enumerate(sorts):
+        if isinstance(spec, str):
+            continue
+        if not isinstance(spec, dict) or not isinstance(spec.get("propertyName"), str):
+            problems.append(f"sorts.{n}: a property name, or an object with propertyName")
+        elif str(spec.get("direction", "ASCENDING")).upper() not in ("ASCENDING", "DESCENDING"):
+            problems.append(f"sorts.{n}.direction: ASCENDING or DESCENDING")
+    return problems
+
+
+def _sort_specs(sorts: list[Any]) -> list[dict[str, str]]:
+    return [
+        {
+            "propertyName": s.lstrip("-"),
+            "direction": "DESCENDING" if s.startswith("-") else "ASCENDING",
+        }
+        if isinstance(s, str)
+        else s
+        for s in sorts
+    ]
+
+
+def _property(obj: dict[str, Any], prop: str) -> Any:
+    return obj["id"] if prop == "hs_object_id" else obj["properties"].get(prop)
+
+
+def _sort_key(obj: dict[str, Any], prop: str) -> tuple[int, Any]:
+    value = _property(obj, prop)
+    if value is None:
+        return (1, "")
+    text = str(value)
+    return (0, float(text)) if text.replace(".", "", 1).lstrip("-").isdigit() else (0, text)
+
+
+def _matches(obj: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
+    """A filter group: every filter holds (HubSpot ANDs within a group, ORs between groups)."""
+    for f in filters:
+        prop, op = f.get("propertyName", ""), str(f.get("operator", "EQ")).upper()
+        have = _property(obj, prop)
+        if op == "HAS_PROPERTY":
+            if have in (None, ""):
+                return False
+            continue
+        if op == "NOT_HAS_PROPERTY":
+            if have not in (None, ""):
+                return False
+            continue
+        if have in (None, ""):
+            return False
+        if op == "IN":
+            if str(have).lower() not in {str(v).lower() for v in f.get("values") or []}:
+                return False
+            continue
+        value: Any = f.get("value")
+        left: Any = str(have)
+        if prop in DATETIME_PROPERTIES:
+            # Stored times are already in the one sortable format: only the filter converts.
+            value = value if f.get("converted") else _time_value(value)
+            left = have if _STORED_TIME.match(str(have)) else _time_value(have)
+            if value is None or left is None:
+                return False
+        elif left.lstrip("-").isdigit() and str(value).lstrip("-").isdigit():
+            left, value = int(left), int(str(value))
+        else:
+            left, value = left.lower(), str(value).lower()
+        ok = {
+            "EQ": left == value,
+            "NEQ": left != value,
+            "GT": left > value,
+            "GTE": left >= value,
+            "LT": left < value,
+            "LTE": left <= value,
+        }.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
+def _with_properties(view: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+    """Only the properties asked for, plus the three HubSpot always returns."""
+    keep = set(wanted) | {"hs_object_id", "createdate", "lastmodifieddate"}
+    view["properties"] = {k: v for k, v in view["properties"].items() if k in keep}
+    return view
+
+
+def sign_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    """X-HubSpot-Signature-v3 as HubSpot's docs describe it: base64 of HMAC-SHA256, keyed with
+    the app's secret, over method + URI + body + timestamp."""
+    message = f"{method}{uri}".encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+async def send_signed_webhook(
+    url: str, secret: str, events: list[dict[str, Any]], timestamp_ms: int | None = None
+) -> tuple[int, Any]:
+    """POST `events` to `url` the way HubSpot delivers webhooks (v3 signature headers)."""
+    import httpx
+
+    body = json.dumps(events, separators=(",", ":")).encode()
+    timestamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    headers = {
+        "Content-Type": "application/json",
+        "X-HubSpot-Request-Timestamp": timestamp,
+        "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, timestamp),
+        "X-HubSpot-Signature-Version": "v3",
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(url, content=body, headers=headers)
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.text
 
 
 def create_app(rate_limit: int = 100, token: str | None = None) -> ASGIApp:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.deps import Services
 from app.models import JobStatus, ProviderLink, SyncJob
 from app.providers import Provider
+from app.pull.service import last_pulls
 
 
 async def _connected(provider: Provider) -> bool:
@@ -51,12 +52,16 @@ async def provider_status(services: Services) -> dict[str, Any]:
                 )
             ).all()
         )
+        pulls = await last_pulls(session, names)
     connected = await asyncio.gather(*(_connected(services.providers[n]) for n in names))
     return {
         "providers": {
             name: {
                 "connected": ok,
                 "lastSyncedAt": _iso(last.get(name)),
+                "lastPushAt": _iso(last.get(name)),
+                "lastPullAt": pulls[name]["at"] if name in pulls else None,
+                "lastPull": pulls.get(name),
                 "queueDepth": jobs[name].depth if name in jobs else 0,
                 "failures": jobs[name].failures if name in jobs else 0,
             }

@@ -1,0 +1,1 @@
+"""Pull: CRM-side edits brought back here (incremental, deduplicated, scheduled, webhook-fed)."""
