@@ -606,6 +606,17 @@ async def _plan_guest_records(
     return plans
 
 
+def _linked_values(plan: _Planned, guests: dict[str, CrmContact]) -> dict[str, Any]:
+    """A guest record's column values with its links: property, owner and guest contact."""
+    values = dict(plan.values)
+    prop, email = plan.prop, values["guest_email"]
+    values["crm_property_id"] = prop.id if prop else None
+    values["owner_contact_id"] = prop.owner_contact_id if prop else None
+    if email and email in guests:
+        values["guest_contact_id"] = guests[email].id
+    return values
+
+
 def _guests_to_touch(
     plans: Sequence[_Planned | Rejected], existing: dict[str, Any]
 ) -> dict[str, _GuestInfo]:
@@ -653,18 +664,13 @@ async def write_enquiries(
             results.append(plan)
             continue
         d, prop = plan.delivery, plan.prop
-        values = dict(plan.values)
-        email = values["guest_email"]
-        values["crm_property_id"] = prop.id if prop else None
-        values["owner_contact_id"] = prop.owner_contact_id if prop else None
+        values = _linked_values(plan, guests)
         wanted_status = str(d.data.get("status") or EnquiryStatus.new.value)
         row = existing.get(d.record_id)
         if row is None:
-            guest = guests.get(email) if email else None
             row = CrmEnquiry(
                 id=new_id(),
                 enquiry_id=d.record_id,
-                guest_contact_id=guest.id if guest else None,
                 status=wanted_status,
                 status_changed_at=now,
                 created_at=now,
@@ -678,8 +684,6 @@ async def write_enquiries(
             _log_new_enquiry(session, row, prop, now)
             results.append(_result(row, True, True, guestContactId=row.guest_contact_id))
             continue
-        if email and email in guests:
-            values["guest_contact_id"] = guests[email].id
         # The website's copy may be older than an ops decision: a status only moves forward.
         if wanted_status in enquiry_next_statuses(row.status):
             values["status"] = wanted_status
@@ -793,12 +797,7 @@ async def write_bookings(
             results.append(plan)
             continue
         d, prop = plan.delivery, plan.prop
-        values = dict(plan.values)
-        email = values["guest_email"]
-        values["crm_property_id"] = prop.id if prop else None
-        values["owner_contact_id"] = prop.owner_contact_id if prop else None
-        if email and email in guests:
-            values["guest_contact_id"] = guests[email].id
+        values = _linked_values(plan, guests)
         row = existing.get(d.record_id)
         if row is None:
             row = CrmBooking(
