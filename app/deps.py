@@ -1,43 +1,17 @@
-"""The services the app runs with (made in lifespan) and the dependencies that hand them out."""
+"""The dependencies routes take: the process's services, a unit of work, and API-key auth."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, Unauthorized
-from app.providers import Provider
+from app.runtime import Services
 from app.settings import ApiKey, Settings
-from app.sync.worker import Notifier, Worker
-
-if TYPE_CHECKING:
-    from app.webhooks.stripe_processor import StripeProcessor
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    providers: dict[str, Provider]
-    notifier: Notifier = field(default_factory=Notifier)
-    worker: Worker | None = None  # the in-process worker, when WORKER_IN_PROCESS
-    stripe: StripeProcessor | None = None  # runs beside the in-process worker
-
-    def kick(self) -> None:
-        """New jobs are queued: have the in-process worker look now."""
-        if self.worker is not None:
-            self.worker.wake()
-
-    def wake_stripe(self) -> None:
-        """Stripe events are waiting: have the in-process processor look now."""
-        if self.stripe is not None:
-            self.stripe.wake()
 
 
 def get_services(request: Request) -> Services:

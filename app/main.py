@@ -1,4 +1,5 @@
-"""The FastAPI app: services made in lifespan, routers mounted, errors answered as JSON."""
+"""The FastAPI app and the process's running parts: services made in lifespan, the background
+loops (delivery worker, webhook inbox, pull schedule, bulk runs), routers mounted."""
 
 from __future__ import annotations
 
@@ -9,39 +10,69 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from app.crm.router import router as crm_router
 from app.db import make_engine, make_sessionmaker
-from app.deps import Services
 from app.errors import install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
-from app.providers import ProviderContext, build_providers
 from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
-from app.pull.service import PullScheduler
-from app.routers import bulk, health, logs, metrics, mock, pull, status, stripe_webhooks, sync
+from app.providers.registry import ProviderContext, build_providers
+from app.pull.service import PullScheduler, source_for
+from app.pull.webhook import HubSpotHandler
+from app.routers import bulk, crm, health, logs, metrics, mock, pull, status, sync, webhooks
+from app.runtime import Poller, Services
 from app.settings import Settings
 from app.sync.worker import Worker
-from app.webhooks.stripe_processor import StripeProcessor
+from app.webhooks.inbox import Handler, InboxProcessor
+from app.webhooks.stripe_handler import StripeHandler
 
 log = logging.getLogger("app")
 
 
+def inbox_handlers(services: Services) -> list[Handler]:
+    """A handler per webhook source this process can act on (HubSpot's needs HubSpot)."""
+    handlers: list[Handler] = [StripeHandler(services.sessions, services.settings)]
+    if "hubspot" in services.providers:
+        contacts = source_for(services.providers, "hubspot", services.settings)
+        handlers.append(HubSpotHandler(services.sessions, contacts, services.settings))
+    return handlers
+
+
+def background_loops(services: Services, *, concurrency: int = 4) -> list[Poller]:
+    """The delivery worker, the webhook inbox and the pull schedule, wired to wake each other:
+    accepting a record wakes the worker, a webhook wakes the inbox, applied events wake the
+    worker again."""
+    settings = services.settings
+    worker = Worker(
+        services.sessions,
+        services.providers,
+        settings.delivery,
+        notifier=services.notifier,
+        concurrency=concurrency,
+    )
+    inbox = InboxProcessor(
+        services.sessions,
+        inbox_handlers(services),
+        poll_interval=settings.delivery.poll_interval,
+        on_enqueued=worker.wake,
+    )
+    schedule = PullScheduler(services.sessions, services.providers, settings)
+    services.wake_delivery, services.wake_inbox = worker.wake, inbox.wake
+    services.loops = {"worker": worker, "inbox": inbox, "schedule": schedule}
+    return [worker, inbox, schedule]
+
+
 @asynccontextmanager
-async def open_services(settings: Settings, *, with_worker: bool) -> AsyncIterator[Services]:
-    """Engine, providers and (optionally) the delivery worker, closed in reverse on exit."""
+async def open_services(settings: Settings, *, with_loops: bool) -> AsyncIterator[Services]:
+    """Engine, providers and (optionally) the background loops, closed in reverse on exit."""
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
     services = Services(settings=settings, engine=engine, sessions=sessions, providers=providers)
     stop = asyncio.Event()
     tasks = []
-    if with_worker:
-        services.worker = Worker(sessions, providers, settings.delivery, notifier=services.notifier)
-        tasks.append(asyncio.create_task(services.worker.run(stop), name="delivery-worker"))
-        services.stripe = StripeProcessor(sessions, settings, on_enqueued=services.kick)
-        tasks.append(asyncio.create_task(services.stripe.run(stop), name="stripe-processor"))
-        puller = PullScheduler(sessions, providers, settings)
-        tasks.append(asyncio.create_task(puller.run(stop), name="pull-scheduler"))
+    if with_loops:
+        for loop in background_loops(services):
+            tasks.append(asyncio.create_task(loop.run(stop), name=loop.label))
     try:
         yield services
     finally:
@@ -71,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.keys:
             log.warning("API_KEYS is empty: authentication is OFF (development only)")
         async with (
-            open_services(settings, with_worker=settings.worker_in_process) as services,
+            open_services(settings, with_loops=settings.worker_in_process) as services,
             bulk_runs_for(services).running() as bulk_runs,
         ):
             app.state.services = services
@@ -91,16 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(health.router)
-    app.include_router(sync.router)
-    app.include_router(status.router)
-    app.include_router(mock.router)
-    app.include_router(bulk.router)
-    app.include_router(logs.router)
-    app.include_router(metrics.router)
-    app.include_router(crm_router)
-    app.include_router(stripe_webhooks.router)
-    app.include_router(stripe_webhooks.ops_router)
-    app.include_router(pull.router)
-    app.include_router(pull.webhook_router)
+    for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm):
+        for router in module.routers:
+            app.include_router(router)
     return app

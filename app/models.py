@@ -40,14 +40,6 @@ class JobStatus(StrEnum):
     dead = "dead"  # out of attempts
 
 
-class Action(StrEnum):
-    create = "create"
-    update = "update"
-    upsert = "upsert"
-    delete = "delete"
-    note = "note"
-
-
 class LogStatus(StrEnum):
     success = "success"
     failed = "failed"

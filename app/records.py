@@ -300,3 +300,16 @@ def parent_of(spec: KindSpec, snapshot: dict[str, Any]) -> tuple[Kind, str] | No
         return None
     parent_id = snapshot.get(spec.parent_field)
     return (spec.parent_kind, str(parent_id)) if parent_id else None
+
+
+def split_name(data: dict[str, Any], name_field: str = "name") -> tuple[str | None, str | None]:
+    """First and last name: `firstName`/`lastName` if given, else `name_field` split at its
+    first space (\"Mary Ann Smith\" -> \"Mary\", \"Ann Smith\")."""
+    first, last = data.get("firstName"), data.get("lastName")
+    if first or last:
+        return first, last
+    name = str(data.get(name_field) or "").strip()
+    if not name:
+        return None, None
+    head, _, tail = name.partition(" ")
+    return head, tail.strip() or None

@@ -24,11 +24,11 @@ from sqlalchemy import insert, select
 from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.migrate import upgrade
 from app.models import Record
-from app.providers.hubspot import HubSpotProvider
+from app.providers.hubspot.provider import HubSpotProvider
 from app.providers.ratelimit import make_rate_limiter
 from app.records import SPECS, Kind, content_hash, normalise
 from app.settings import DeliverySettings, HubSpotSettings
-from app.sync.service import enqueue
+from app.sync.outbox import enqueue
 from app.sync.worker import Worker
 
 TOKEN = "bench-token"

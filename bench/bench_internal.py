@@ -23,7 +23,7 @@ from app.crm.service import contacts_query, list_contacts
 from app.db import make_engine, make_sessionmaker
 from app.migrate import upgrade
 from app.providers.base import Delivery
-from app.providers.internal import InternalProvider
+from app.providers.internal.provider import InternalProvider
 from app.records import SPECS, Kind, normalise
 
 RECORDS = 5_000

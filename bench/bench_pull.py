@@ -21,7 +21,7 @@ import httpx
 
 from app.db import make_engine, make_sessionmaker
 from app.migrate import upgrade
-from app.providers.hubspot import HubSpotProvider
+from app.providers.hubspot.provider import HubSpotProvider
 from app.providers.ratelimit import make_rate_limiter
 from app.pull.hubspot import HubSpotContacts
 from app.pull.merge import Strategy

@@ -78,7 +78,7 @@ def server(database_url: str) -> Iterator[tuple[str, psutil.Process]]:
         "APP_ENV": "development",
         "LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-c", "from app.cli import main; main()", "serve"]
+    command = [sys.executable, "-c", "from app.cli.main import main; main()", "serve"]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,

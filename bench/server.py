@@ -22,10 +22,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.db import make_engine
-from app.models import Action
-from app.providers import FACTORIES
-from app.providers.base import Delivery, Outcome
+from app.providers.base import Action, Delivery, Outcome
 from app.providers.mock import MockProvider
+from app.providers.registry import FACTORIES
 from app.records import Kind
 from app.settings import Settings
 

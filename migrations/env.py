@@ -9,10 +9,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app import models  # noqa: F401 - registers the tables
-from app.crm import models as crm_models  # noqa: F401 - the internal CRM's tables
 from app.db import Base, make_engine
 from app.ops import models as ops_models  # noqa: F401 - bulk_runs and the ops indexes
 from app.providers import ratelimit  # noqa: F401 - rate-limit tables
+from app.providers.internal import models as crm_models  # noqa: F401 - the internal CRM's tables
 from app.pull import models as pull_models  # noqa: F401 - leads, cursors, pull runs
 from app.webhooks import models as webhook_models  # noqa: F401
 

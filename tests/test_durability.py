@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from app.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.models import LinkStatus, ProviderLink, Record, SyncLog
 from app.records import SPECS, Kind, content_hash, normalise
-from app.sync.service import enqueue
+from app.sync.outbox import enqueue
 from tests.conftest import API_KEYS, SYNC_KEY
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ async def test_each_request_gets_an_id_that_its_log_lines_carry(client, mock) ->
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestIdFilter())
-    accepted_log = logging.getLogger("app.sync.api")
+    accepted_log = logging.getLogger("app.sync.service")
     accepted_log.addHandler(handler)
     try:
         given = await client.post(

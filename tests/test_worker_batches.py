@@ -14,7 +14,7 @@ async def test_a_batch_of_several_records_is_delivered_and_judged(client, servic
             "/api/crm/sync/owner", json=owner, headers={"Prefer": "respond-async"}
         )
         assert answer.status_code == 202
-    await drain(services.worker)
+    await drain(services.loops["worker"])
     for owner in owners:
         status = await client.get("/api/crm/sync/owner", params={"userId": owner["userId"]})
         assert status.json()["syncStatus"] == "synced"

@@ -16,7 +16,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from app.crm.models import EnquiryStatus, NotePriority, NoteType, enquiry_next_statuses
+from app.providers.internal.models import (
+    EnquiryStatus,
+    NotePriority,
+    NoteType,
+    enquiry_next_statuses,
+)
 
 
 class _Out(BaseModel):

@@ -15,21 +15,6 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.crm.models import (
-    ContactType,
-    CrmActivity,
-    CrmBooking,
-    CrmContact,
-    CrmEnquiry,
-    CrmInteraction,
-    CrmMembership,
-    CrmNote,
-    CrmProperty,
-    CrmPropertyLink,
-    EnquiryStatus,
-    enquiry_next_statuses,
-    new_id,
-)
 from app.crm.schemas import (
     ActivityOut,
     BookingOut,
@@ -51,10 +36,24 @@ from app.crm.schemas import (
     Stats,
     SyncStats,
 )
-from app.db import utcnow
+from app.db import is_postgres, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import LogStatus, SyncLog
-from app.sync.service import is_postgres
+from app.providers.internal.models import (
+    ContactType,
+    CrmActivity,
+    CrmBooking,
+    CrmContact,
+    CrmEnquiry,
+    CrmInteraction,
+    CrmMembership,
+    CrmNote,
+    CrmProperty,
+    CrmPropertyLink,
+    EnquiryStatus,
+    enquiry_next_statuses,
+    new_id,
+)
 
 DETAIL_LIMIT = 100  # items per list in a contact's detail view
 Paged = TypeVar("Paged", CrmContact, CrmEnquiry)

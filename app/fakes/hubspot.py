@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp
-from app.providers import hubspot_spec
+from app.providers.hubspot import spec as hubspot_spec
 
 # Object types by every name HubSpot accepts for them in a path.
 TYPE_NAMES = {

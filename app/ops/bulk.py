@@ -23,24 +23,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import transaction, utcnow
+from app.db import is_postgres, transaction, utcnow
 from app.errors import InvalidInput, NotFound
-from app.models import (
-    Action,
-    JobStatus,
-    LinkStatus,
-    LogStatus,
-    ProviderLink,
-    Record,
-    SyncJob,
-    SyncLog,
-)
+from app.models import JobStatus, LinkStatus, LogStatus, ProviderLink, Record, SyncJob, SyncLog
 from app.ops.logs import storable_text, text_param
 from app.ops.models import ACTIVE_BULK, BulkRun, BulkStatus
+from app.providers.base import Action
 from app.records import PLURALS, PUBLIC_KINDS, Kind
+from app.runtime import Notifier
 from app.settings import BulkSettings, Settings
-from app.sync.service import ACTIVE, enqueue, is_postgres
-from app.sync.worker import Notifier
+from app.sync.outbox import ACTIVE, enqueue
+from app.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -276,9 +269,9 @@ def describe(run: BulkRun, results: dict[str, dict[str, int]]) -> dict[str, Any]
         },
         "results": results,
         "error": run.error,
-        "createdAt": _iso(run.created_at),
-        "startedAt": _iso(run.started_at),
-        "finishedAt": _iso(run.finished_at),
+        "createdAt": iso(run.created_at),
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
         "statusUrl": status_url(run.id),
     }
 
@@ -291,10 +284,6 @@ async def run_view(session: AsyncSession, bulk_id: str) -> dict[str, Any]:
 
 def status_url(bulk_id: str) -> str:
     return f"/api/crm/sync/bulk/{bulk_id}"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 # -- running ----------------------------------------------------------------------------------

@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from app.models import Action
 from app.records import Kind
+
+
+class Action(StrEnum):
+    """What a delivery did at the CRM, as the sync log's `action` column says it."""
+
+    create = "create"
+    update = "update"
+    upsert = "upsert"
+    delete = "delete"
+    note = "note"
 
 
 class FailureKind(StrEnum):
@@ -19,10 +28,6 @@ class FailureKind(StrEnum):
     rate_limited = "rate_limited"  # 429: waits for Retry-After, no attempt used
     rejected = "rejected"  # 4xx validation: permanent until the content changes or a retry
     unauthorized = "unauthorized"  # bad credentials: the provider is held, its jobs kept
-
-    @property
-    def counts_attempt(self) -> bool:
-        return self in (FailureKind.transient,)
 
     @property
     def permanent(self) -> bool:
@@ -74,7 +79,6 @@ class Outcome:
     request: Any = None
     response: Any = None
     error: ProviderError | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

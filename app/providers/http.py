@@ -1,14 +1,15 @@
-"""What every HTTP adapter shares: one client, secrets scrubbed, transport and status failures
-mapped to our ProviderError kinds at the edge, and a health flag for GET /api/crm/status."""
+"""What every HTTP adapter shares: one client per CRM whose `request` maps transport failures,
+401/403, 429 and 5xx to our ProviderError kinds in one place, scrubs the CRM's secrets from every
+message, and keeps a health flag for GET /api/crm/status."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from app.providers.base import FailureKind, Provider, ProviderError
+from app.providers.base import FailureKind, ProviderError
 
 
 def json_of(response: httpx.Response) -> Any:
@@ -20,6 +21,7 @@ def json_of(response: httpx.Response) -> Any:
 
 
 def message_of(payload: Any) -> str:
+    """A CRM's error message from its JSON body (`message`, `error` or `detail`)."""
     if isinstance(payload, dict):
         for key in ("message", "error", "detail"):
             if payload.get(key):
@@ -27,27 +29,68 @@ def message_of(payload: Any) -> str:
     return str(payload)[:500]
 
 
-class HttpProvider(Provider):
-    label: ClassVar[str]  # the CRM's name in messages: "HubSpot"
+def seconds_header(value: str | None) -> float | None:
+    """A Retry-After given in seconds (RFC 9110 also allows an HTTP date; CRMs send seconds)."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 10**7 else None
 
-    def __init__(self, client: httpx.AsyncClient, secrets: tuple[str, ...]) -> None:
-        self._client = client
+
+class HttpClient:
+    """An httpx client for one CRM. `request` returns the response for any status the caller
+    should read (2xx, 4xx but 401/403/429) and raises ProviderError for the rest:
+
+    - timeouts -> `timeout`; dropped connections -> `transient`;
+    - 401/403 -> `unauthorized` (the provider is marked unhealthy, its jobs held);
+    - 429 -> `rate_limited` with Retry-After (`rate_limited()` is the vendor's hook);
+    - 5xx -> `transient`.
+    """
+
+    label = "CRM"  # the CRM's name in messages: "HubSpot"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float,
+        secrets: tuple[str, ...],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
         self._secrets = tuple(s for s in secrets if s)
         self.healthy = True
         self.health_error: str | None = None
+        self.requests_sent = 0
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
+        """`text` with this CRM's credentials blanked."""
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
         return text
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The call itself; a timeout or a dropped connection becomes a ProviderError."""
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        await self.before_request()
+        self.requests_sent += 1
         try:
-            return await self._client.request(method, path, **kwargs)
+            response = await self._client.request(
+                method, path, json=json, params=params, headers=headers
+            )
         except httpx.TimeoutException as exc:
             raise ProviderError(
                 FailureKind.timeout, f"{self.label}: no answer in time ({type(exc).__name__})"
@@ -55,18 +98,37 @@ class HttpProvider(Provider):
         except httpx.TransportError as exc:
             raise ProviderError(
                 FailureKind.transient,
-                self._scrub(f"{self.label}: connection failed ({type(exc).__name__}: {exc})"),
+                self.scrub(f"{self.label}: connection failed ({type(exc).__name__}: {exc})"),
             ) from None
+        await self.after_response(response)
+        return await self._judge(response)
 
-    def _check_status(self, response: httpx.Response) -> httpx.Response:
-        """Bad credentials mark the provider unhealthy (its jobs are held, not failed); 5xx is
-        transient; any other status is the caller's to read."""
+    async def before_request(self) -> None:
+        """Hook: wait for the CRM's rate limit."""
+
+    async def after_response(self, response: httpx.Response) -> None:
+        """Hook: learn from the answer's headers (rate-limit counters)."""
+
+    async def rate_limited(self, response: httpx.Response, payload: Any) -> ProviderError:
+        """The error for a 429; vendors with several budgets override this."""
+        retry_after = seconds_header(response.headers.get("retry-after"))
+        return ProviderError(
+            FailureKind.rate_limited,
+            self.scrub(f"{self.label} 429: {message_of(payload)}"),
+            retry_after=retry_after if retry_after is not None else 5.0,
+            http_status=429,
+            response=payload,
+        )
+
+    async def _judge(self, response: httpx.Response) -> httpx.Response:
         status = response.status_code
+        if status == 429:
+            raise await self.rate_limited(response, json_of(response))
         if status in (401, 403):
             payload = json_of(response)
             category = payload.get("category", "") if isinstance(payload, dict) else ""
             prefix = f"{self.label} {status} {category}".rstrip()
-            message = self._scrub(f"{prefix}: {message_of(payload)}")
+            message = self.scrub(f"{prefix}: {message_of(payload)}")
             self.healthy, self.health_error = False, message
             raise ProviderError(
                 FailureKind.unauthorized, message, http_status=status, response=payload
@@ -75,7 +137,7 @@ class HttpProvider(Provider):
             payload = json_of(response)
             raise ProviderError(
                 FailureKind.transient,
-                f"{self.label} {status}: {message_of(payload)}",
+                self.scrub(f"{self.label} {status}: {message_of(payload)}"),
                 http_status=status,
                 response=payload,
             )

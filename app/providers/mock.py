@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.models import Action
-from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
 from app.records import Kind
 from app.settings import MockSettings
 

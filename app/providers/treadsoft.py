@@ -13,11 +13,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from app.models import Action
-from app.providers.base import Delivery, FailureKind, Outcome, ProviderError
-from app.providers.http import HttpProvider, json_of, message_of
-from app.providers.hubspot_mapping import split_name
-from app.records import Kind
+from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.http import HttpClient, json_of, message_of
+from app.records import Kind, split_name
 from app.settings import TreadSoftSettings
 
 log = logging.getLogger(__name__)
@@ -124,9 +122,12 @@ def _id_of(payload: Any) -> str | None:
     return None
 
 
-class TreadSoftProvider(HttpProvider):
-    name = "treadsoft"
+class TreadSoftClient(HttpClient):
     label = "TreadSoft"
+
+
+class TreadSoftProvider(Provider):
+    name = "treadsoft"
     batch_size = 1
     kinds: ClassVar[frozenset[Kind]] = frozenset(
         (Kind.owner, Kind.property, Kind.enquiry, Kind.booking, Kind.membership)
@@ -137,18 +138,20 @@ class TreadSoftProvider(HttpProvider):
     ) -> None:
         key = settings.key.get_secret_value() if settings.key else ""
         secret = settings.secret.get_secret_value() if settings.secret else ""
-        base = str(settings.url).rstrip("/") if settings.url else "http://treadsoft.invalid"
-        client = httpx.AsyncClient(
-            base_url=base,
+        self.client = TreadSoftClient(
+            base_url=str(settings.url).rstrip("/") if settings.url else "http://treadsoft.invalid",
             headers={
                 "Authorization": f"Bearer {key}",
                 "X-API-Secret": secret,
                 "Accept": "application/json",
             },
             timeout=settings.timeout,
+            secrets=(key, secret),
             transport=transport,
         )
-        super().__init__(client, secrets=(key, secret))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
     async def check(self) -> bool:
         try:
@@ -167,18 +170,7 @@ class TreadSoftProvider(HttpProvider):
         key: str | None = None,
     ) -> httpx.Response:
         headers = {"Idempotency-Key": key} if key else None
-        response = await self._send(method, path, json=body, params=params, headers=headers)
-        status = response.status_code
-        if status == 429:
-            retry = response.headers.get("retry-after")
-            raise ProviderError(
-                FailureKind.rate_limited,
-                "TreadSoft 429: too many requests",
-                retry_after=float(retry) if retry and retry.replace(".", "", 1).isdigit() else 5.0,
-                http_status=429,
-                response=json_of(response),
-            )
-        return self._check_status(response)
+        return await self.client.request(method, path, json=body, params=params, headers=headers)
 
     async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = []

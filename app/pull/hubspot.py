@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.providers.base import FailureKind, ProviderError
-from app.providers.hubspot import HubSpotProvider
-from app.providers.hubspot_mapping import CONTACT_USER_ID
+from app.providers.hubspot.client import HubSpotClient
+from app.providers.hubspot.mapping import CONTACT_USER_ID
 
 SEARCH_PATH = "/crm/v3/objects/contacts/search"
 READ_PATH = "/crm/v3/objects/contacts/batch/read"
@@ -58,19 +58,19 @@ def parse_time(raw: Any) -> datetime | None:
 
 
 class HubSpotContacts:
-    """Reads contacts through the HubSpot adapter, so the shared rate limit and its error
-    mapping (429, 401, 5xx) apply to pulls exactly as to pushes."""
+    """Reads contacts through the HubSpotClient the push uses, so the shared rate limit and its
+    error mapping (429, 401, 5xx) apply to pulls exactly as to pushes."""
 
     provider_name = "hubspot"
 
-    def __init__(self, provider: HubSpotProvider, page_size: int = 200) -> None:
-        self.provider = provider
+    def __init__(self, client: HubSpotClient, page_size: int = 200) -> None:
+        self.client = client
         self.page_size = page_size
         self.requests = 0
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         self.requests += 1
-        response = await self.provider._request("POST", path, body)
+        response = await self.client.request("POST", path, json=body)
         try:
             payload = response.json()
         except ValueError:

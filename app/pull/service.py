@@ -8,22 +8,24 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import BaseModel, Field
 from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import utcnow
+from app.db import dialect_insert, is_postgres, utcnow
 from app.errors import AppError, InvalidInput, NotFound
-from app.providers import Provider, ProviderError
+from app.providers.base import Provider, ProviderError
+from app.providers.hubspot.provider import HubSpotProvider
+from app.pull.hubspot import HubSpotContacts
 from app.pull.merge import Merger, MergeResult, Strategy
 from app.pull.models import PullCursor, PullRun
+from app.runtime import Poller
 from app.settings import Settings
-from app.sync.service import is_postgres
+from app.times import iso
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,16 +48,14 @@ class PullFailed(AppError):
 
 
 def source_for(providers: dict[str, Provider], name: str, settings: Settings) -> ContactSource:
-    """The pull source of a configured provider (only HubSpot can be pulled from)."""
-    from app.providers.hubspot import HubSpotProvider
-    from app.pull.hubspot import HubSpotContacts
-
+    """The pull source of a configured provider (only HubSpot can be pulled from): it reads
+    through the same HubSpotClient the push uses, so both share one rate limit."""
     if name != "hubspot":
         raise InvalidInput("provider", f"{name!r} cannot be pulled from; only 'hubspot' can")
     provider = providers.get(name)
     if not isinstance(provider, HubSpotProvider):
         raise NotFound("hubspot is not configured here (CRM_PROVIDERS, HUBSPOT_ACCESS_TOKEN)")
-    return HubSpotContacts(provider, settings.pull.page_size)
+    return HubSpotContacts(provider.client, settings.pull.page_size)
 
 
 async def _lock(session: AsyncSession, provider: str) -> None:
@@ -106,8 +106,7 @@ async def start_run(
 ) -> int | None:
     """A run row; for a scheduled period only the first caller gets one (None for the rest)."""
     async with sessions() as session, session.begin():
-        insert = postgresql.insert if is_postgres(session) else sqlite.insert
-        stmt = insert(PullRun).values(
+        stmt = dialect_insert(session)(PullRun).values(
             provider=provider,
             trigger=trigger,
             strategy=strategy.value,
@@ -234,9 +233,11 @@ def period_of(now: float, interval: float) -> str:
     return datetime.fromtimestamp(start, UTC).isoformat().replace("+00:00", "Z")
 
 
-class PullScheduler:
+class PullScheduler(Poller):
     """Run by every worker: each tick, claim this period's run for each pullable provider; the
     claim is a unique row, so however many workers tick, one pull runs per period."""
+
+    label = "pull schedule"
 
     def __init__(
         self,
@@ -244,6 +245,7 @@ class PullScheduler:
         providers: dict[str, Provider],
         settings: Settings,
     ) -> None:
+        super().__init__()
         self.sessions = sessions
         self.settings = settings
         self.sources: list[ContactSource] = []
@@ -252,20 +254,16 @@ class PullScheduler:
                 self.sources.append(source_for(providers, name, settings))
             except AppError:
                 continue
-        self.tick_seconds = min(settings.pull.interval_seconds / 10, 15.0)
+        self.poll_interval = min(settings.pull.interval_seconds / 10, 15.0)
         self.runs = 0
 
-    async def tick(self) -> None:
-        from app.pull.webhook import process_pending
-
+    async def run_once(self) -> int:
+        """Claim and run this period's pull of each source; 0 (a tick is never 'busy')."""
+        if not self.settings.pull.enabled:
+            return 0
         period = period_of(time.time(), self.settings.pull.interval_seconds)
         strategy = Strategy(self.settings.pull.strategy)
         for source in self.sources:
-            # Webhook events whose processing was cut short (a crash, HubSpot down) go first.
-            try:
-                await process_pending(self.sessions, source, self.settings)
-            except Exception as exc:
-                log.warning("HubSpot webhook events left for later: %s", exc)
             run_id = await start_run(
                 self.sessions, source.provider_name, "schedule", strategy, period
             )
@@ -284,22 +282,32 @@ class PullScheduler:
                 log.info("scheduled pull from %s: %s", source.provider_name, outcome.view())
             except AppError as exc:
                 log.warning("scheduled pull from %s failed: %s", source.provider_name, exc)
+        return 0
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, drain: bool = False) -> None:
         if not self.settings.pull.enabled or not self.sources:
             return
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("pull scheduler tick failed")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.tick_seconds)
+        await super().run(stop, drain=drain)
 
 
-async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[str, dict[str, Any]]:
+class LastPull(BaseModel):
+    """The newest finished pull of a provider (previews left out)."""
+
+    at: str | None = Field(description="when it finished (ISO 8601)")
+    trigger: str = Field(description="schedule, api, cli or webhook")
+    strategy: str
+    status: str = Field(description="done or failed")
+    fetched: int
+    created: int
+    updated: int
+    skipped: int
+    conflicts: int
+    error: str | None
+
+
+async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[str, LastPull]:
     """The newest finished, non-preview pull of each provider, for the status page."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, LastPull] = {}
     for name in providers:
         run = await session.scalar(
             select(PullRun)
@@ -313,20 +321,16 @@ async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[st
         )
         if run is None:
             continue
-        out[name] = {
-            "at": _iso(run.finished_at),
-            "trigger": run.trigger,
-            "strategy": run.strategy,
-            "status": run.status,
-            "fetched": run.fetched,
-            "created": run.created,
-            "updated": run.updated,
-            "skipped": run.skipped,
-            "conflicts": run.conflicts,
-            "error": run.error,
-        }
+        out[name] = LastPull(
+            at=iso(run.finished_at),
+            trigger=run.trigger,
+            strategy=run.strategy,
+            status=run.status,
+            fetched=run.fetched,
+            created=run.created,
+            updated=run.updated,
+            skipped=run.skipped,
+            conflicts=run.conflicts,
+            error=run.error,
+        )
     return out
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -1,5 +1,5 @@
-"""HubSpot webhooks: the v3 signature checked, events stored once in the webhook inbox, the
-contacts they name read in one batch and merged."""
+"""HubSpot's side of the webhook inbox: the v3 signature checked, a delivery read into inbox
+rows, and the handler that reads the contacts they name in one batch and merges them."""
 
 from __future__ import annotations
 
@@ -9,19 +9,18 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import utcnow
 from app.errors import AppError, Unauthorized
+from app.providers.base import ProviderError
 from app.pull.service import ContactSource, pull_ids
 from app.settings import Settings
-from app.sync.service import is_postgres
+from app.webhooks.inbox import Handled, Incoming
 from app.webhooks.models import EventStatus, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -129,71 +128,47 @@ def _occurred(event: dict[str, Any]) -> datetime:
         return utcnow()
 
 
-async def store(
-    session: AsyncSession, events: list[dict[str, Any]], headers: Mapping[str, str]
-) -> int:
-    """Store each event once (by HubSpot's eventId); returns how many were new."""
-    kept = {k.lower(): v for k, v in headers.items() if k.lower() not in UNSTORED_HEADERS}
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    new = 0
-    for event in events:
+def incoming(body: bytes) -> list[Incoming]:
+    """The delivery's events, ready to store in the inbox (by HubSpot's eventId)."""
+    found = []
+    for event in parse_events(body):
         wanted = event["subscriptionType"] in CONTACT_EVENTS and event.get("objectId") is not None
-        stmt = (
-            insert(WebhookEvent)
-            .values(
+        found.append(
+            Incoming(
                 source=SOURCE,
-                external_id=str(event["eventId"]),
-                type=str(event["subscriptionType"])[:128],
-                headers=kept,
+                external_id=str(event["eventId"])[:255],
+                type=str(event["subscriptionType"]),
                 body=json.dumps(event, separators=(",", ":")),
                 event_created=_occurred(event),
-                received_at=utcnow(),
-                status=EventStatus.received if wanted else EventStatus.ignored,
-                run_after=utcnow(),
-                attempts=0,
+                handled=wanted,
             )
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(WebhookEvent.id)
         )
-        if await session.scalar(stmt) is not None:
-            new += 1
-    return new
+    return found
 
 
-async def process_pending(
-    sessions: async_sessionmaker[AsyncSession], source: ContactSource, settings: Settings
-) -> int:
-    """Read the contacts named by stored, unprocessed HubSpot events and merge them; the events
-    are marked processed once the merge is committed. Returns how many events were handled."""
-    async with sessions() as session:
-        rows = (
-            await session.execute(
-                select(WebhookEvent.id, WebhookEvent.body)
-                .where(
-                    WebhookEvent.source == SOURCE,
-                    WebhookEvent.status == EventStatus.received.value,
-                )
-                .order_by(WebhookEvent.id)
-                .limit(1000)
-            )
-        ).all()
-    if not rows:
-        return 0
-    ids = [str(json.loads(body)["objectId"]) for _, body in rows]
-    try:
-        await pull_ids(sessions, source, settings, ids)
-    except Exception as exc:
-        async with sessions() as session, session.begin():
-            await session.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id.in_([r[0] for r in rows]))
-                .values(attempts=WebhookEvent.attempts + 1, reason=str(exc)[:500])
-            )
-        raise
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id.in_([r[0] for r in rows]))
-            .values(status=EventStatus.processed.value, processed_at=utcnow())
-        )
-    return len(rows)
+class HubSpotHandler:
+    """Reads the contacts that stored HubSpot events name, in one batch, and merges them into
+    leads; HubSpot being down leaves the events for later, with backoff."""
+
+    source = SOURCE
+    batch_size = 500
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        contacts: ContactSource,
+        settings: Settings,
+    ) -> None:
+        self.sessions = sessions
+        self.contacts = contacts
+        self.settings = settings
+
+    async def handle(self, events: Sequence[WebhookEvent]) -> dict[int, Handled]:
+        ids = [str(json.loads(row.body)["objectId"]) for row in events]
+        try:
+            outcome = await pull_ids(self.sessions, self.contacts, self.settings, ids)
+        except ProviderError as exc:
+            wait = exc.retry_after if exc.retry_after is not None else 30.0
+            return {row.id: Handled.retry(str(exc)[:500], wait) for row in events}
+        said = f"merged in pull run {outcome.run_id}"
+        return {row.id: Handled(EventStatus.processed, said) for row in events}

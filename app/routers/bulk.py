@@ -1,4 +1,4 @@
-"""POST /api/crm/sync/{kind}/batch (website), POST and GET /api/crm/sync/bulk (ops)."""
+"""POST and GET /api/crm/sync/bulk (ops): resync stored records in bulk."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.db import transaction
-from app.deps import OpsAuth, ServicesDep, SyncAuth
-from app.ops.batch import MAX_RECORDS, accept_batch, parse_array
+from app.deps import OpsAuth, ServicesDep
 from app.ops.bulk import BulkRequest, BulkRuns, run_view, status_url
-from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec
 from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm/sync", tags=["bulk"])
+routers = [router]
 
 
 def get_bulk_runs(request: Request) -> BulkRuns:
@@ -23,65 +21,6 @@ def get_bulk_runs(request: Request) -> BulkRuns:
 
 
 BulkRunsDep = Annotated[BulkRuns, Depends(get_bulk_runs)]
-
-
-def _add_batch_route(spec: KindSpec) -> None:
-    kind = spec.kind
-
-    async def post(request: Request, services: ServicesDep) -> JSONResponse:
-        items = parse_array(await request.body())
-        settings = services.settings
-        async with transaction(services.sessions) as session:
-            result = await accept_batch(
-                session, kind, items, settings.providers, settings.phone_default_region
-            )
-        if result.queued:
-            services.kick()
-        rejected = len(result.rejections)
-        body: dict[str, Any] = {
-            "success": rejected == 0,
-            "message": f"{result.accepted} {kind.value} record(s) accepted, {rejected} rejected",
-            "accepted": result.accepted,
-            "rejected": rejected,
-            "queued": result.queued,
-            "rejections": [r.view() for r in result.rejections],
-        }
-        return JSONResponse(body, 202)
-
-    post.__name__ = f"batch_{kind.value}"
-    router.add_api_route(
-        f"/{kind.value}/batch",
-        post,
-        methods=["POST"],
-        status_code=202,
-        dependencies=[SyncAuth],
-        summary=f"Sync up to {MAX_RECORDS:,} {kind.value} records",
-        description=(
-            f"A JSON array of {kind.value} records (`{spec.id_field}` required in each). Each is "
-            "validated on its own: the accepted ones are stored and queued in one transaction; "
-            "each rejected one is reported with its index, id, field and reason. 202 with the "
-            f"counts; 413 over {MAX_RECORDS:,} records."
-        ),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "array",
-                            "maxItems": MAX_RECORDS,
-                            "items": {"type": "object", "required": [spec.id_field]},
-                        }
-                    }
-                },
-            }
-        },
-        responses={413: {"description": "too many records"}, 422: {}},
-    )
-
-
-for _kind in PUBLIC_KINDS:
-    _add_batch_route(SPECS[Kind(_kind)])
 
 
 @router.post(

@@ -10,6 +10,7 @@ from app.deps import ServicesDep
 from app.migrate import head_revision
 
 router = APIRouter(tags=["health"])
+routers = [router]
 
 
 @router.get("/healthz")

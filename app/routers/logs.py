@@ -28,6 +28,7 @@ from app.ops.logs import (
 from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm/sync", tags=["logs"], dependencies=[OpsAuth])
+routers = [router]
 Text = Annotated[str, AfterValidator(storable_text)]
 
 

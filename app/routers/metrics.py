@@ -12,6 +12,7 @@ from app import metrics
 from app.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
+routers = [router]
 log = logging.getLogger(__name__)
 
 

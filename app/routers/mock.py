@@ -12,6 +12,7 @@ from app.errors import NotFound
 from app.providers.mock import FaultMode, Faults, MockProvider
 
 router = APIRouter(prefix="/api/crm/mock", tags=["mock"], dependencies=[OpsAuth])
+routers = [router]
 
 
 class FaultsIn(BaseModel):

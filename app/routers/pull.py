@@ -6,23 +6,22 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
-from app.db import transaction
 from app.deps import OpsAuth, ServicesDep, SessionDep
-from app.errors import InvalidInput, NotFound
-from app.pull import webhook
+from app.errors import InvalidInput
 from app.pull.merge import Strategy
 from app.pull.models import Lead
 from app.pull.service import pull, source_for
 from app.records import normalise_phone
+from app.times import iso
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/crm", tags=["pull"], dependencies=[OpsAuth])
-webhook_router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+routers = [router]
 
 
 class PullRequest(BaseModel):
@@ -50,9 +49,6 @@ async def pull_now(body: PullRequest, services: ServicesDep) -> dict[str, Any]:
 
 
 def lead_view(lead: Lead) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
     return {
         "id": lead.id,
         "crmSource": lead.crm_source,
@@ -138,45 +134,3 @@ async def list_leads(
         "leads": [lead_view(lead) for lead in leads],
         "nextCursor": leads[-1].id if more else None,
     }
-
-
-@webhook_router.post(
-    "/hubspot",
-    summary="Receive HubSpot webhook events",
-    description=(
-        "Checked with X-HubSpot-Signature-v3 and HUBSPOT_APP_SECRET (the URI signed is "
-        "PUBLIC_BASE_URL + path when set, else the request's own URL); 401 for a wrong, missing "
-        "or stale (over 5 minutes) signature; 404 when no secret is configured. Events are "
-        "stored once by eventId; the contacts they name are then read in one batch and merged."
-    ),
-    responses={400: {}, 401: {}, 404: {}},
-)
-async def hubspot_webhook(
-    request: Request, services: ServicesDep, background: BackgroundTasks
-) -> dict[str, Any]:
-    settings = services.settings
-    secret = settings.hubspot.app_secret
-    if secret is None or not secret.get_secret_value().strip():
-        raise NotFound("HubSpot webhooks are not configured here (HUBSPOT_APP_SECRET)")
-    body = await request.body()
-    if settings.public_base_url is not None:
-        uri = str(settings.public_base_url).rstrip("/") + request.url.path
-        if request.url.query:
-            uri += "?" + request.url.query
-    else:
-        uri = str(request.url)
-    webhook.verify_v3(secret.get_secret_value(), request.method, uri, body, request.headers)
-    events = webhook.parse_events(body)
-    async with transaction(services.sessions) as session:
-        new = await webhook.store(session, events, request.headers)
-    if new and "hubspot" in services.providers:
-        background.add_task(_process, services)
-    return {"success": True, "received": len(events), "new": new}
-
-
-async def _process(services: Any) -> None:
-    try:
-        source = source_for(services.providers, "hubspot", services.settings)
-        await webhook.process_pending(services.sessions, source, services.settings)
-    except Exception as exc:  # left `received`: the scheduler's next tick tries again
-        log.warning("HubSpot webhook processing failed: %s", exc)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.deps import ServicesDep, SyncAuth
-from app.sync.status import provider_status
+from app.ops.status import CrmStatus, provider_status
 
 router = APIRouter(prefix="/api/crm", tags=["status"], dependencies=[SyncAuth])
+routers = [router]
 
 
-@router.get("/status")
-async def crm_status(services: ServicesDep) -> dict[str, Any]:
+@router.get("/status", response_model=CrmStatus, summary="Each provider's health and queue")
+async def crm_status(services: ServicesDep) -> CrmStatus:
     return await provider_status(services)

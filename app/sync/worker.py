@@ -11,29 +11,27 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Table, and_, bindparam, case, func, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
-from app.db import UTCDateTime, transaction, utcnow
-from app.models import (
+from app.db import UTCDateTime, dialect_insert, transaction, utcnow
+from app.models import JobStatus, LinkStatus, LogStatus, ProviderLink, Record, SyncJob, SyncLog
+from app.providers.base import (
     Action,
-    JobStatus,
-    LinkStatus,
-    LogStatus,
-    ProviderLink,
-    Record,
-    SyncJob,
-    SyncLog,
+    Delivery,
+    FailureKind,
+    Outcome,
+    Provider,
+    ProviderError,
+    redact,
 )
-from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError, redact
 from app.records import SPECS, Kind
+from app.runtime import Notifier, Poller
 from app.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
@@ -47,22 +45,6 @@ JOBS = cast(Table, SyncJob.__table__)
 # The sync log's Core table: its rows go in by executemany with one cached statement, not
 # through the ORM's per-row bookkeeping.
 LOGS = cast(Table, SyncLog.__table__)
-
-
-class Notifier:
-    """Wakes in-process waiters (sync requests waiting for their delivery) after each commit."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self, seconds: float) -> None:
-        event = self._event
-        with suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
 
 
 def backoff(n: int, settings: DeliverySettings) -> float:
@@ -119,7 +101,11 @@ class Result:
     duration_ms: float | None = None
 
 
-class Worker:
+class Worker(Poller):
+    """Delivers the outbox to this process's providers (any number of workers may run)."""
+
+    label = "delivery worker"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -130,43 +116,20 @@ class Worker:
         name: str | None = None,
         concurrency: int = 4,
     ) -> None:
+        super().__init__()
         self.sessions = sessions
         self.providers = providers
         self.settings = settings
+        self.poll_interval = settings.poll_interval
         self.notifier = notifier or Notifier()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._next_reclaim = 0.0
-
-    def wake(self) -> None:
-        """Look for work now rather than at the next poll."""
-        self._wake.set()
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> None:
         """Deliver until `stop` is set; with `drain`, return once nothing is queued or running."""
         log.info("worker %s delivering to %s", self.name, ", ".join(self.providers))
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:  # the loop must outlive a bad round (database restart, bug)
-                log.exception("worker round failed; retrying")
-                handled = 0
-                await asyncio.sleep(self.settings.poll_interval)
-            if handled:
-                continue
-            if drain and not await self.pending():
-                return
-            self._wake.clear()
-            stop_wait = asyncio.ensure_future(stop.wait())
-            wake_wait = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait(
-                [stop_wait, wake_wait],
-                timeout=self.settings.poll_interval,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            stop_wait.cancel()
-            wake_wait.cancel()
+        await super().run(stop, drain=drain)
 
     async def pending(self) -> int:
         async with self.sessions() as session:
@@ -564,9 +527,7 @@ class Worker:
             )
         if not rows:
             return
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
+        insert = dialect_insert(session)
         # executemany (insertmanyvalues), not .values(rows): one cached statement instead of
         # compiling a fresh multi-row VALUES clause for every batch.
         stmt = insert(cast(Table, ProviderLink.__table__))

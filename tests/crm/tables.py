@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 
-from app.crm import models
+from app.providers.internal import models
 
 CRM_TABLES: list[Table] = [
     cast(Table, m.__table__)

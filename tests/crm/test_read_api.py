@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.crm.models import CrmActivity, CrmInteraction
-from app.providers.internal import InternalProvider
+from app.providers.internal.models import CrmActivity, CrmInteraction
+from app.providers.internal.provider import InternalProvider
 from app.records import Kind
 from tests.crm.test_seed_flows import ENQUIRY, OWNER, PROPERTY, sync
 from tests.providers.test_internal import delivery

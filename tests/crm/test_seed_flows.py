@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.crm.models import (
+from app.db import transaction
+from app.models import SyncLog
+from app.providers.internal.models import (
     CrmActivity,
     CrmBooking,
     CrmContact,
@@ -17,11 +19,10 @@ from app.crm.models import (
     CrmProperty,
     CrmPropertyLink,
 )
-from app.db import transaction
-from app.models import SyncLog
 from app.providers.mock import Faults
 from app.records import Kind
-from app.sync.service import enqueue, load_record
+from app.sync.accept import load_record
+from app.sync.outbox import enqueue
 from tests.crm.tables import crm_snapshot
 
 OWNER = {

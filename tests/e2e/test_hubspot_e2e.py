@@ -198,7 +198,7 @@ async def test_bad_credentials_hold_the_jobs_instead_of_failing_them(
 
     assert job.status == JobStatus.queued.value and job.attempts == 0
     assert status["syncStatus"] == "pending"
-    assert provider.healthy is False and "401" in provider.health_error
+    assert provider.client.healthy is False and "401" in provider.client.health_error
 
 
 async def test_no_token_reaches_the_sync_log_or_the_logs(site, fake_hubspot, caplog) -> None:

@@ -14,7 +14,7 @@ from app.db import transaction
 from app.fakes.hubspot import FakeHubSpot
 from app.models import JobStatus, LinkStatus, ProviderLink, SyncJob
 from app.records import Kind
-from app.sync.service import accept
+from app.sync.accept import accept_one as accept
 from tests.e2e.conftest import HUBSPOT_TOKEN, serve
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from app.db import transaction
 from app.models import SyncJob
 from app.records import Kind
-from app.sync.service import store
+from app.sync.accept import accept
 
 
 async def seed(sessions: Any, kind: Kind, records: list[dict[str, Any]]) -> None:
     """Store snapshots with no job queued, as if they predate the service."""
     async with transaction(sessions) as session:
         for fields in records:
-            await store(session, kind, fields, "GB")
+            await accept(session, kind, [(0, fields)], [], "GB")  # no provider: no job
 
 
 def owners(n: int, start: int = 1) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ from app.main import open_services
 from app.models import SyncJob
 from app.ops.bulk import BulkRequest, BulkRunner, BulkRuns, create_run, get_run, tally
 from app.ops.models import BulkRun, BulkStatus
-from app.providers import FACTORIES
 from app.providers.base import Delivery, Outcome
 from app.providers.mock import MockProvider
+from app.providers.registry import FACTORIES
 from app.records import Kind
 from app.settings import BulkSettings
 from app.sync.worker import Worker
@@ -28,7 +28,7 @@ from tests.ops.helpers import owners, seed
 async def services(db_url: str) -> AsyncIterator[Any]:
     """The services with no worker running: the test decides when jobs are delivered."""
     settings = make_settings(db_url, worker_in_process=False)
-    async with open_services(settings, with_worker=False) as services:
+    async with open_services(settings, with_loops=False) as services:
         yield services
 
 
@@ -177,7 +177,7 @@ async def test_a_delivery_that_goes_round_again_and_is_skipped_counts_once_as_cr
     engine = make_engine(db_url)
     monkeypatch.setitem(FACTORIES, "mock", lambda ctx: Rejudging(make_sessionmaker(engine)))
     settings = make_settings(db_url, worker_in_process=False)
-    async with open_services(settings, with_worker=False) as services:
+    async with open_services(settings, with_loops=False) as services:
         await seed(services.sessions, Kind.owner, owners(2))
         runner = runner_for(services)
         bulk_id = await start(services, runner, syncType="owners")

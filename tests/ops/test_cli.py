@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner, Result
 
-from app.cli import cli
+from app.cli.main import cli
 from app.db import transaction, utcnow
 from app.models import SyncLog
 from app.providers.mock import Faults

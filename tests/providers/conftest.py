@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.providers import hubspot_spec
 from app.providers.base import Delivery
-from app.providers.hubspot import HubSpotProvider
+from app.providers.hubspot import spec as hubspot_spec
+from app.providers.hubspot.provider import HubSpotProvider
 from app.providers.ratelimit import LocalRateLimiter
 from app.records import Kind
 from app.settings import HubSpotSettings

@@ -6,9 +6,8 @@ import httpx
 import pytest
 import respx
 
-from app.models import Action
-from app.providers.base import FailureKind
-from app.providers.hubspot import HubSpotProvider
+from app.providers.base import Action, FailureKind
+from app.providers.hubspot.provider import HubSpotProvider
 from app.providers.ratelimit import LocalRateLimiter
 from app.records import Kind
 from tests.providers.conftest import HUBSPOT, TOKEN, body, delivery, hubspot_answer
@@ -504,7 +503,7 @@ async def test_a_ten_secondly_429_waits_for_retry_after_and_holds_the_limiter(hu
 
     assert error.kind is FailureKind.rate_limited
     assert error.retry_after == 3.0
-    assert hubspot.limiter._hold_until > 0  # everyone else waits too
+    assert hubspot.client.limiter._hold_until > 0  # everyone else waits too
 
 
 @respx.mock
@@ -557,8 +556,8 @@ async def test_a_401_holds_the_provider_and_marks_it_unhealthy_without_the_token
     assert outcome.request["input"]["id"] == "a@example.com"  # its own input, for the sync log
 
     assert error.kind is FailureKind.unauthorized
-    assert hubspot.healthy is False
-    assert TOKEN not in error.message and TOKEN not in (hubspot.health_error or "")
+    assert hubspot.client.healthy is False
+    assert TOKEN not in error.message and TOKEN not in (hubspot.client.health_error or "")
 
 
 @pytest.mark.parametrize(
@@ -628,8 +627,8 @@ async def test_the_limiter_adjusts_down_to_hubspots_headers(hubspot) -> None:
 
     await hubspot.deliver(Kind.owner, [delivery(Kind.owner, "u1", {"email": "a@x.com"}, job_id=1)])
 
-    assert hubspot.limiter.limit == 40
-    assert len(hubspot.limiter._hits) == 35  # HubSpot counts 35 used: so do we
+    assert hubspot.client.limiter.limit == 40
+    assert len(hubspot.client.limiter._hits) == 35  # HubSpot counts 35 used: so do we
 
 
 @respx.mock
@@ -815,7 +814,7 @@ async def test_check_reads_one_contact(hubspot) -> None:
 def test_the_daily_limit_resets_at_midnight_in_the_accounts_time_zone() -> None:
     from datetime import UTC, datetime
 
-    from app.providers.hubspot import seconds_to_midnight
+    from app.providers.hubspot.client import seconds_to_midnight
 
     at = datetime(2026, 7, 1, 22, 0, tzinfo=UTC)  # 23:00 in London (BST), 18:00 in New York
 

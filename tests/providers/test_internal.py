@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.crm.models import (
+from app.providers.base import Action, Delivery, FailureKind, Outcome
+from app.providers.internal.models import (
     CrmActivity,
     CrmBooking,
     CrmContact,
@@ -21,9 +22,7 @@ from app.crm.models import (
     CrmProperty,
     CrmPropertyLink,
 )
-from app.models import Action
-from app.providers.base import Delivery, FailureKind, Outcome
-from app.providers.internal import InternalProvider
+from app.providers.internal.provider import InternalProvider
 from app.records import SPECS, Kind, normalise
 from tests.crm.tables import crm_snapshot
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.providers import ProviderContext, build_providers
-from app.providers.hubspot import HubSpotProvider
+from app.providers.hubspot.provider import HubSpotProvider
 from app.providers.ratelimit import LocalRateLimiter, PostgresRateLimiter
+from app.providers.registry import ProviderContext, build_providers
 from app.providers.treadsoft import TreadSoftProvider
 from app.settings import HubSpotSettings, TreadSoftSettings
 from tests.conftest import make_settings
@@ -28,7 +28,7 @@ async def test_hubspot_shares_its_limit_through_postgresql_or_keeps_it_in_proces
     assert isinstance(hubspot, HubSpotProvider) and isinstance(treadsoft, TreadSoftProvider)
     assert (hubspot.batch_size, treadsoft.batch_size) == (100, 1)
     expected = PostgresRateLimiter if db_url.startswith("postgresql") else LocalRateLimiter
-    assert isinstance(hubspot.limiter, expected) and hubspot.limiter.limit == 42
+    assert isinstance(hubspot.client.limiter, expected) and hubspot.client.limiter.limit == 42
     for provider in providers.values():
         await provider.aclose()
 

@@ -8,8 +8,7 @@ import httpx
 import pytest
 import respx
 
-from app.models import Action
-from app.providers.base import FailureKind
+from app.providers.base import Action, FailureKind
 from app.providers.treadsoft import TreadSoftProvider
 from app.records import Kind
 from app.settings import TreadSoftSettings

@@ -11,14 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.db import utcnow
 from app.fakes.common import FaultPlan
 from app.providers.base import FailureKind, ProviderError
 from app.pull.merge import Strategy
 from app.pull.models import Lead, PullCursor, PullRun
-from app.pull.service import PullFailed, PullScheduler, pull
+from app.pull.service import PullFailed, pull
 from app.webhooks.models import EventStatus, WebhookEvent
+from tests.eventually import eventually
 from tests.pull.conftest import signed
 from tests.pull.test_webhook import URL, _events
 
@@ -68,7 +70,7 @@ async def test_the_cursor_stays_at_the_last_committed_page(settings, sessions) -
     assert "503" in run.error
 
 
-async def test_webhook_contacts_unreadable_now_are_merged_on_the_next_tick(
+async def test_webhook_contacts_unreadable_now_are_merged_once_hubspot_answers(
     pulling, sessions
 ) -> None:
     app, _, hubspot = pulling
@@ -82,17 +84,25 @@ async def test_webhook_contacts_unreadable_now_are_merged_on_the_next_tick(
             URL, content=body, headers=signed(body, URL, str(int(time.time() * 1000)))
         )
     assert answer.status_code == 200  # HubSpot is told: received
-    async with sessions() as session:
-        [event] = list(await session.scalars(select(WebhookEvent)))
-        assert event.status == EventStatus.received and "503" in (event.reason or "")
-        assert list(await session.scalars(select(Lead))) == []
 
+    async def left_for_later() -> None:
+        async with sessions() as session:
+            [event] = list(await session.scalars(select(WebhookEvent)))
+            assert event.status == EventStatus.received and "503" in (event.reason or "")
+            assert event.run_after > utcnow()  # with backoff, not at once
+            assert list(await session.scalars(select(Lead))) == []
+
+    await eventually(left_for_later)
     hubspot.state.faults = FaultPlan()
-    services = app.state.services
-    await PullScheduler(services.sessions, services.providers, services.settings).tick()
+    async with sessions() as session, session.begin():  # its backoff is over
+        await session.execute(update(WebhookEvent).values(run_after=utcnow()))
+    app.state.services.wake_inbox()
 
-    async with sessions() as session:
-        [event] = list(await session.scalars(select(WebhookEvent)))
-        emails = [lead.email for lead in await session.scalars(select(Lead))]
-    assert event.status == EventStatus.processed
-    assert emails == ["later@example.com"]
+    async def merged() -> None:
+        async with sessions() as session:
+            [event] = list(await session.scalars(select(WebhookEvent)))
+            emails = [lead.email for lead in await session.scalars(select(Lead))]
+        assert event.status == EventStatus.processed
+        assert emails == ["later@example.com"]
+
+    await eventually(merged)

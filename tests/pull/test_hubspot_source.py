@@ -10,9 +10,9 @@ import httpx
 import pytest
 import respx
 
-from app.providers import hubspot_spec
 from app.providers.base import ProviderError
-from app.providers.hubspot import HubSpotProvider
+from app.providers.hubspot import spec as hubspot_spec
+from app.providers.hubspot.provider import HubSpotProvider
 from app.providers.ratelimit import LocalRateLimiter
 from app.pull import hubspot as source_module
 from app.pull.hubspot import HubSpotContacts
@@ -58,7 +58,7 @@ async def contacts_source(monkeypatch):
     monkeypatch.setattr(source_module, "SEARCH_CAP", 4)
     settings = HubSpotSettings(_env_file=None, access_token="pat-test")  # type: ignore[call-arg]
     provider = HubSpotProvider(settings, LocalRateLimiter("pull-test", 1000))
-    yield HubSpotContacts(provider, page_size=2)
+    yield HubSpotContacts(provider.client, page_size=2)
     await provider.aclose()
 
 

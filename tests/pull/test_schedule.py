@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.db import make_engine, make_sessionmaker
-from app.providers import ProviderContext, build_providers
+from app.providers.registry import ProviderContext, build_providers
 from app.pull.models import Lead, PullRun
 from app.pull.service import PullScheduler, period_of
 from tests.e2e.conftest import HUBSPOT_TOKEN
@@ -38,8 +38,8 @@ async def test_two_schedulers_in_one_period_pull_once(db_url, fake, sessions) ->
         providers = build_providers(ProviderContext(settings=settings, sessions=made))
         schedulers.append((PullScheduler(made, providers, settings), providers))
     try:
-        await asyncio.gather(*(s.tick() for s, _ in schedulers))
-        await asyncio.gather(*(s.tick() for s, _ in schedulers))
+        await asyncio.gather(*(s.run_once() for s, _ in schedulers))
+        await asyncio.gather(*(s.run_once() for s, _ in schedulers))
     finally:
         for _, providers in schedulers:
             for provider in providers.values():

@@ -17,6 +17,7 @@ from app.errors import Unauthorized
 from app.pull.models import Lead
 from app.pull.webhook import verify_v3
 from app.webhooks.models import EventStatus, WebhookEvent
+from tests.eventually import eventually
 from tests.pull.conftest import signed
 
 URL = "http://test/api/webhooks/hubspot"
@@ -100,16 +101,20 @@ async def test_signed_events_are_stored_once_and_their_contacts_merged(pulling, 
 
     assert first.status_code == 200 and first.json()["new"] == 2
     assert again.status_code == 200 and again.json()["new"] == 0
+
+    async def merged() -> None:
+        async with sessions() as session:
+            leads = list(await session.scalars(select(Lead).order_by(Lead.id)))
+            events = list(await session.scalars(select(WebhookEvent)))
+        assert [(lead.email, lead.phone) for lead in leads] == [
+            ("w1@example.com", None),
+            ("w2@example.com", "+447700900321"),
+        ]
+        assert sorted(e.external_id for e in events) == ["100", "101"]
+        assert {(e.source, e.status) for e in events} == {("hubspot", EventStatus.processed)}
+
+    await eventually(merged)
     assert hubspot.state.counter.total - before == 1  # one batch read for both contacts
-    async with sessions() as session:
-        leads = list(await session.scalars(select(Lead).order_by(Lead.id)))
-        events = list(await session.scalars(select(WebhookEvent)))
-    assert [(lead.email, lead.phone) for lead in leads] == [
-        ("w1@example.com", None),
-        ("w2@example.com", "+447700900321"),
-    ]
-    assert sorted(e.external_id for e in events) == ["100", "101"]
-    assert {(e.source, e.status) for e in events} == {("hubspot", EventStatus.processed)}
 
 
 async def test_wrong_stale_or_missing_signatures_answer_401_and_store_nothing(

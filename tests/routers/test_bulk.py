@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Record, SyncJob, SyncLog
-from app.providers import FACTORIES
 from app.providers.mock import Faults, MockProvider
+from app.providers.registry import FACTORIES
 from app.records import Kind
 from tests.conftest import make_settings
 from tests.ops.helpers import owners, properties, seed

@@ -14,7 +14,7 @@ from app.db import transaction, utcnow
 from app.models import Record, SyncJob
 from app.providers.mock import Faults
 from app.records import Kind
-from app.sync.service import enqueue
+from app.sync.outbox import enqueue
 from tests.ops.helpers import owners, seed
 
 

@@ -280,7 +280,7 @@ async def test_a_property_before_its_owner_waits_then_goes_with_the_owner_id(
         waiting = await client.get("/api/crm/sync/property", params={"propertyId": "p1"})
         if waiting.json()["lastError"]:
             break
-        await services.worker.run_once()
+        await services.loops["worker"].run_once()
     assert waiting.json()["syncStatus"] == "pending"
     assert "waiting for owner late_owner" in waiting.json()["lastError"]
     assert ("property", "p1") not in mock.store  # not sent without its association
@@ -293,7 +293,7 @@ async def test_a_property_before_its_owner_waits_then_goes_with_the_owner_id(
         status = await client.get("/api/crm/sync/property", params={"propertyId": "p1"})
         if status.json()["syncStatus"] == "synced":
             break
-        await services.worker.run_once()
+        await services.loops["worker"].run_once()
     assert status.json()["syncStatus"] == "synced"
     async with services.sessions() as session:
         row = await session.scalar(

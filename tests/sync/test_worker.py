@@ -16,7 +16,7 @@ from app.models import JobStatus, SyncJob, SyncLog
 from app.providers.mock import Faults
 from app.records import Kind
 from app.settings import DeliverySettings
-from app.sync.service import accept
+from app.sync.accept import accept_one as accept
 from app.sync.worker import Worker, backoff
 from tests.conftest import drain, make_settings
 
@@ -27,8 +27,8 @@ OWNER = {"userId": "u1", "name": "Ann", "email": "ann@example.com"}
 async def pipeline(db_url: str) -> Any:
     """Services without the in-process worker: the test drives a Worker itself."""
     settings = make_settings(db_url, worker_in_process=False, delivery={"max_attempts": 4})
-    async with open_services(settings, with_worker=False) as services:
-        services.worker = Worker(services.sessions, services.providers, settings.delivery)
+    async with open_services(settings, with_loops=False) as services:
+        services.loops["worker"] = Worker(services.sessions, services.providers, settings.delivery)
         yield services
 
 
@@ -64,7 +64,7 @@ async def test_transient_failures_retry_with_growing_delays_then_succeed(pipelin
     mock = pipeline.providers["mock"]
     mock.faults = Faults(mode="transient", count=3)
     await sync(pipeline, **OWNER)
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     rows = await logs(pipeline)
     assert [r.status for r in rows] == ["failed", "failed", "failed", "success"]
     assert [r.attempt for r in rows] == [1, 2, 3, 4]
@@ -79,7 +79,7 @@ async def test_transient_failures_retry_with_growing_delays_then_succeed(pipelin
 async def test_past_the_last_attempt_the_job_is_dead(pipeline) -> None:
     pipeline.providers["mock"].faults = Faults(mode="transient")
     await sync(pipeline, **OWNER)
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     dead = await job(pipeline)
     assert dead.status == JobStatus.dead
     assert dead.attempts == 4
@@ -91,7 +91,7 @@ async def test_rate_limits_and_timeouts_do_not_use_up_attempts(pipeline) -> None
     pipeline.providers["mock"].faults = Faults(mode="rate_limit", count=6, retry_after=0.05)
     await sync(pipeline, **OWNER)
     started = asyncio.get_running_loop().time()
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     elapsed = asyncio.get_running_loop().time() - started
     assert elapsed >= 6 * 0.05  # Retry-After honoured every time
     rows = await logs(pipeline)
@@ -101,23 +101,23 @@ async def test_rate_limits_and_timeouts_do_not_use_up_attempts(pipeline) -> None
 
     pipeline.providers["mock"].faults = Faults(mode="timeout", count=5)
     await sync(pipeline, **{**OWNER, "name": "Ann B"})
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     assert (await job(pipeline)).status == JobStatus.done
 
 
 async def test_a_rejection_fails_at_once_and_keeps_the_old_hash(pipeline) -> None:
     mock = pipeline.providers["mock"]
     await sync(pipeline, **OWNER)
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     mock.faults = Faults(mode="reject")
     await sync(pipeline, **{**OWNER, "name": "Ann Rejected"})
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     failed = await job(pipeline)
     assert failed.status == JobStatus.failed and failed.attempts == 1
     # The rejected content is not confirmed: once the CRM accepts, it is sent, not skipped.
     mock.faults = Faults()
     await sync(pipeline, userId="u1")  # only the id: an explicit re-sync
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     assert mock.store[(Kind.owner, "u1")]["name"] == "Ann Rejected"
 
 
@@ -125,7 +125,7 @@ async def test_a_batch_of_many_records_is_delivered_and_logged_per_record(pipeli
     for n in range(120):
         await sync(pipeline, userId=f"u{n}", email=f"u{n}@example.com")
     await sync(pipeline, Kind.property, propertyId="p1", ownerId="u7", title="Barn")
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     assert len(pipeline.providers["mock"].store) == 121
     success = await logs(pipeline, status="success")
     assert len(success) == 121
@@ -140,7 +140,7 @@ async def test_queued_changes_fold_into_one_delivery_of_the_latest(pipeline) -> 
         await sync(pipeline, **{**OWNER, "name": f"Ann v{n}"})
     async with pipeline.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(SyncJob)) == 1
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     assert pipeline.providers["mock"].calls == 1
     assert pipeline.providers["mock"].store[(Kind.owner, "u1")]["name"] == "Ann v9"
 
@@ -149,13 +149,13 @@ async def test_a_change_during_delivery_goes_round_once_more(pipeline) -> None:
     mock = pipeline.providers["mock"]
     mock.latency = 0.2
     await sync(pipeline, **OWNER)
-    delivering = asyncio.create_task(pipeline.worker.run_once())
+    delivering = asyncio.create_task(pipeline.loops["worker"].run_once())
     await asyncio.sleep(0.1)  # claimed and in flight
     assert (await job(pipeline)).status == JobStatus.running
     await sync(pipeline, **{**OWNER, "name": "Ann Later"})
     await delivering
     assert (await job(pipeline)).status == JobStatus.queued
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     assert mock.store[(Kind.owner, "u1")]["name"] == "Ann Later"
     assert [r.status for r in await logs(pipeline)] == ["success", "success"]
 
@@ -169,7 +169,7 @@ async def test_a_dead_workers_lease_runs_out_and_the_job_is_delivered(pipeline) 
                 status=JobStatus.running.value, lease_until=expired, lease_token="gone"
             )
         )
-    await drain(pipeline.worker)
+    await drain(pipeline.loops["worker"])
     assert (await job(pipeline)).status == JobStatus.done
     assert len(await logs(pipeline, status="success")) == 1
 
@@ -177,7 +177,7 @@ async def test_a_dead_workers_lease_runs_out_and_the_job_is_delivered(pipeline) 
 async def test_crm_enabled_false_means_the_mock_alone(db_url: str) -> None:
     settings = make_settings(db_url, crm_providers="hubspot,treadsoft", crm_enabled=False)
     assert settings.providers == ["mock"]
-    async with open_services(settings, with_worker=False) as services:
+    async with open_services(settings, with_loops=False) as services:
         await sync(services, **OWNER)
         await drain(Worker(services.sessions, services.providers, settings.delivery))
         assert len(await logs(services, status="success")) == 1

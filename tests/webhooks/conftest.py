@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.db import utcnow
 from app.models import JobStatus, Record, SyncJob
-from app.records import Kind
+from app.records import Kind, content_hash
 from app.settings import Settings
 from app.webhooks.models import EventStatus, WebhookEvent
 from tests.conftest import make_settings
@@ -82,7 +83,9 @@ async def settle(services: Any, *, seconds: float = 15.0) -> None:
     """Until every received event is applied and every job delivered (or given up)."""
     async with asyncio.timeout(seconds):
         while True:
-            handled = await services.stripe.run_once() + await services.worker.run_once()
+            handled = (
+                await services.loops["inbox"].run_once() + await services.loops["worker"].run_once()
+            )
             if not handled and not await waiting(services):
                 return
             await asyncio.sleep(0.002)
@@ -126,3 +129,19 @@ async def snapshots(services: Any, kind: Kind) -> dict[str, dict[str, Any]]:
 async def inbox(services: Any) -> list[WebhookEvent]:
     async with services.sessions() as session:
         return list(await session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+
+
+async def store_quietly(services: Any, kind: Kind, external_id: str, data: dict[str, Any]) -> None:
+    """A record stored some other way than the accept path (a restore, a migration): no hook
+    tells waiting events about it; only the inbox's sweep will find it."""
+    async with services.sessions() as session, session.begin():
+        session.add(
+            Record(
+                kind=kind.value,
+                external_id=external_id,
+                data=data,
+                content_hash=content_hash(data),
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )

@@ -148,7 +148,7 @@ async def test_the_sweep_requeues_unmatched_events_whose_owner_arrived_another_w
     stripe_post, services
 ) -> None:
     from app.records import Kind
-    from app.sync.service import accept
+    from tests.webhooks.conftest import store_quietly
 
     await stripe_post(EVENTS[0][1])  # names user_dev_1 (and customer cus_Dev1Example)
     customer_only = event_body(
@@ -164,15 +164,14 @@ async def test_the_sweep_requeues_unmatched_events_whose_owner_arrived_another_w
     await stripe_post(customer_only)
     await settle(services)
     assert {r.status for r in await inbox(services)} == {"unmatched"}
-    async with services.sessions() as session, session.begin():  # no sync API, so no hook
-        await accept(session, Kind.owner, {"userId": "user_dev_1", "name": "D"}, ["mock"], "GB")
-        await accept(
-            session,
-            Kind.membership,
-            {"userId": "user_dev_1", "stripeCustomerId": "cus_Dev1Example"},
-            ["mock"],
-            "GB",
-        )
+    await store_quietly(services, Kind.owner, "user_dev_1", {"userId": "user_dev_1", "name": "D"})
+    await store_quietly(
+        services,
+        Kind.membership,
+        "user_dev_1",
+        {"userId": "user_dev_1", "stripeCustomerId": "cus_Dev1Example"},
+    )
+    async with services.sessions() as session, session.begin():
         assert await requeue_resolvable(session) == 2
     await settle(services)
     assert {r.status for r in await inbox(services)} == {"processed"}

@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from app.cli import cli
+from app.cli.main import cli
 from app.db import utcnow
 from app.records import Kind
-from app.sync.service import accept
-from app.webhooks import stripe_processor
+from app.sync.accept import accept_one as accept
+from app.webhooks import inbox as inbox_module
+from app.webhooks import stripe_handler
 from app.webhooks.models import EventStatus, WebhookEvent
-from tests.webhooks.conftest import EVENTS, event_body, inbox, settle, snapshot
+from tests.webhooks.conftest import EVENTS, event_body, inbox, settle, snapshot, store_quietly
 
 STORY = dict(EVENTS)
 OWNER = {"userId": "user_dev_1", "name": "Dev One", "email": "dev1@example.com"}
@@ -115,13 +116,14 @@ async def test_ops_list_unmatched_events_and_replay_one(
     assert body["events"][0]["ownerId"] == "user_dev_1"
     assert "not known" in body["events"][0]["reason"]
 
-    one = await ops.get("/api/webhooks/events/evt_dev1_08")
+    one = await ops.get(f"/api/webhooks/events/{body['events'][0]['id']}")
     assert one.json()["body"]["type"] == "payment_intent.succeeded"
+    by_stripe_id = await ops.get("/api/webhooks/events", params={"eventId": "evt_dev1_08"})
+    assert [e["id"] for e in by_stripe_id.json()["events"]] == [body["events"][0]["id"]]
 
-    # The owner arrives some other way than the sync API (no hook ran): ops replays one, and
-    # applying it for this owner brings the other one along.
-    async with services.sessions() as session, session.begin():
-        await accept(session, Kind.owner, OWNER, ["mock"], "GB")
+    # The owner arrives some other way than the accept path (no hook ran): ops replays one,
+    # and applying it for this owner brings the other one along.
+    await store_quietly(services, Kind.owner, "user_dev_1", OWNER)
     replayed = await ops.post(f"/api/webhooks/events/{body['events'][1]['id']}/replay")
     assert replayed.status_code == 200
     assert replayed.json()["event"]["status"] == "received"
@@ -131,7 +133,9 @@ async def test_ops_list_unmatched_events_and_replay_one(
     assert (await status_of(services, "evt_dev1_08"))[0] == "processed"
     assert "activity_evt_dev1_08" in {rid for _, rid in mock.store}
 
-    assert (await ops.post("/api/webhooks/events/evt_nope/replay")).status_code == 404
+    assert (await ops.post("/api/webhooks/events/999999/replay")).status_code == 404
+    not_an_id = await ops.post("/api/webhooks/events/evt_dev1_01/replay")  # ours, not Stripe's
+    assert not_an_id.status_code == 422 and not_an_id.json()["field"] == "id"
     bad = await ops.get("/api/webhooks/events", params={"status": "lost"})
     assert bad.status_code == 422 and bad.json()["field"] == "status"
 
@@ -141,20 +145,20 @@ async def test_crm_sync_stripe_replay_requeues_by_status(
 ) -> None:
     await stripe_post(STORY["evt_dev1_01"])
     await settle(services)
-    async with services.sessions() as session, session.begin():
-        await accept(session, Kind.owner, OWNER, ["mock"], "GB")
+    await store_quietly(services, Kind.owner, "user_dev_1", OWNER)  # no hook: stays unmatched
     runner = CliRunner()
     env = {"DATABASE_URL": settings.database_url}
     result = await asyncio.to_thread(
         runner.invoke, cli, ["stripe", "replay", "--status", "unmatched"], env=env
     )
     assert result.exit_code == 0, result.output
-    assert "1 event queued for processing again" in result.output
+    assert "1 event queued for handling again" in result.output
     await settle(services)
     assert (await status_of(services, "evt_dev1_01"))[0] == "processed"
 
+    [row] = await inbox(services)
     by_id = await asyncio.to_thread(
-        runner.invoke, cli, ["stripe", "replay", "--id", "evt_dev1_01"], env=env
+        runner.invoke, cli, ["stripe", "replay", "--id", str(row.id)], env=env
     )
     assert "1 event queued" in by_id.output
     await settle(services)
@@ -185,19 +189,19 @@ async def test_processing_that_raises_is_retried_then_failed_with_nothing_half_w
     client, stripe_post, services, monkeypatch
 ) -> None:
     await client.post("/api/crm/sync/owner", json=OWNER)
-    monkeypatch.setattr(stripe_processor, "RETRY_BASE", 0.0)
+    monkeypatch.setattr(inbox_module, "RETRY_BASE", 0.0)
 
     async def accept_but_no_memberships(session: Any, kind: Kind, *args: Any, **kw: Any) -> Any:
         if kind is Kind.membership:  # after the owner was written in the same transaction
             raise RuntimeError("membership write broke")
         return await accept(session, kind, *args, **kw)
 
-    monkeypatch.setattr(stripe_processor, "accept", accept_but_no_memberships)
+    monkeypatch.setattr(stripe_handler, "accept_one", accept_but_no_memberships)
     await stripe_post(STORY["evt_dev1_01"])
     await settle(services)
     [row] = await inbox(services)
     assert row.status == EventStatus.failed.value
-    assert row.attempts == stripe_processor.MAX_ATTEMPTS
+    assert row.attempts == inbox_module.MAX_ATTEMPTS
     assert "RuntimeError: membership write broke (gave up after 5 attempts)" in (row.reason or "")
     owner = await snapshot(services, Kind.owner, "user_dev_1")
     assert owner is not None and "status" not in owner  # the owner's change was rolled back

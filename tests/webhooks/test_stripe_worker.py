@@ -46,7 +46,7 @@ async def test_crm_sync_worker_applies_events_received_by_an_api_without_a_worke
         worker = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            "from app.cli import main; main()",
+            "from app.cli.main import main; main()",
             "worker",
             "--drain",
             env=env,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from app.records import split_name
+
 # The website ids live in custom properties (README: "HubSpot setup" lists them to create).
 CONTACT_USER_ID = "website_user_id"
 
@@ -68,17 +70,6 @@ def text(value: Any) -> str | None:
 
 def _props(pairs: dict[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in pairs.items() if v is not None}
-
-
-def split_name(data: dict[str, Any], name_field: str = "name") -> tuple[str | None, str | None]:
-    first, last = data.get("firstName"), data.get("lastName")
-    if first or last:
-        return first, last
-    name = str(data.get(name_field) or "").strip()
-    if not name:
-        return None, None
-    head, _, tail = name.partition(" ")
-    return head, tail.strip() or None
 
 
 def contact(data: dict[str, Any], user_id: str) -> dict[str, str]:

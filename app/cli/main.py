@@ -1,4 +1,5 @@
-"""The `crm-sync` command: serve, worker, migrate."""
+"""The `crm-sync` command: serve, worker, migrate, pull, the fakes; ops and webhook groups are
+added from their modules."""
 
 from __future__ import annotations
 
@@ -8,21 +9,14 @@ import signal
 
 import typer
 
-from app.ops import cli as ops_cli
-from app.settings import Settings
-from app.webhooks.cli import stripe_cli
+from app.cli import ops as ops_cli
+from app.cli.common import load_settings
+from app.cli.webhooks import events_cli, stripe_cli
 
 cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
-cli.add_typer(stripe_cli, name="stripe")
+cli.add_typer(events_cli, name="events", no_args_is_help=True)
+cli.add_typer(stripe_cli, name="stripe", no_args_is_help=True)
 log = logging.getLogger("app.cli")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # a configuration error: say which, not a traceback
-        typer.secho(f"configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -36,7 +30,7 @@ def serve(
     from app.main import create_app
     from app.migrate import upgrade
 
-    settings = _settings()
+    settings = load_settings()
     if settings.is_sqlite:
         upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
@@ -50,12 +44,9 @@ def worker(
     """Run a delivery worker, with the Stripe event processor and the scheduled pull beside it
     (any number may run against PostgreSQL; one pull runs per period among them)."""
     from app.logs import setup_logging
-    from app.main import open_services
-    from app.pull.service import PullScheduler
-    from app.sync.worker import Worker
-    from app.webhooks.stripe_processor import StripeProcessor
+    from app.main import background_loops, open_services
 
-    settings = _settings()
+    settings = load_settings()
     setup_logging(settings)
 
     async def main() -> None:
@@ -63,21 +54,13 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with open_services(settings, with_worker=False) as services:
-            runner = Worker(
-                services.sessions,
-                services.providers,
-                settings.delivery,
-                notifier=services.notifier,
-                concurrency=concurrency,
-            )
-            stripe = StripeProcessor(services.sessions, settings, on_enqueued=runner.wake)
-            puller = PullScheduler(services.sessions, services.providers, settings)
+        async with open_services(settings, with_loops=False) as services:
+            worker, inbox, schedule = background_loops(services, concurrency=concurrency)
             if drain:  # events first: applying them queues the jobs the worker then drains
-                await stripe.run(stop, drain=True)
-                await runner.run(stop, drain=True)
+                await inbox.run(stop, drain=True)
+                await worker.run(stop, drain=True)
             else:
-                await asyncio.gather(runner.run(stop), stripe.run(stop), puller.run(stop))
+                await asyncio.gather(worker.run(stop), inbox.run(stop), schedule.run(stop))
 
     asyncio.run(main())
 
@@ -98,7 +81,7 @@ def pull_command(
     from app.pull.merge import Strategy
     from app.pull.service import pull, source_for
 
-    settings = _settings()
+    settings = load_settings()
     setup_logging(settings)
     try:
         chosen = Strategy(strategy or settings.pull.strategy)
@@ -107,7 +90,7 @@ def pull_command(
         raise typer.Exit(2) from None
 
     async def main() -> dict[str, object]:
-        async with open_services(settings, with_worker=False) as services:
+        async with open_services(settings, with_loops=False) as services:
             source = source_for(services.providers, provider, settings)
             outcome = await pull(
                 services.sessions, source, settings, strategy=chosen, trigger="cli"
@@ -127,7 +110,7 @@ def migrate(revision: str = typer.Argument("head")) -> None:
     """Bring the database schema up to date (alembic upgrade)."""
     from app.migrate import upgrade
 
-    upgrade(_settings().database_url, revision)
+    upgrade(load_settings().database_url, revision)
     typer.echo(f"database at {revision}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS30Validator
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "specs" / "hubspot"
+SPEC_DIR = Path(__file__).resolve().parents[3] / "specs" / "hubspot"
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity, for the validator cache

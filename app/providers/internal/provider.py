@@ -1,23 +1,51 @@
-"""The internal CRM provider: writes records into this service's own crm_* tables."""
+"""The internal CRM provider: one batch of one kind written by that kind's writer in one
+transaction; a batch the database refuses is written again record by record."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.crm.ingest import TABLES, Rejected, Result, Written, write
-from app.crm.models import CrmContact
 from app.db import transaction, utcnow
-from app.models import Action
-from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.internal.common import TABLES, Rejected, Result, Written
+from app.providers.internal.contacts import write_owners
+from app.providers.internal.guest_records import write_bookings, write_enquiries
+from app.providers.internal.memberships import write_memberships
+from app.providers.internal.models import CrmContact
+from app.providers.internal.properties import write_properties
+from app.providers.internal.timeline import write_activities, write_notes
 from app.records import SPECS, Kind
 
 log = logging.getLogger(__name__)
+
+
+Writer = Callable[[AsyncSession, Sequence[Delivery], datetime], Awaitable[list[Result]]]
+
+WRITERS: dict[Kind, Writer] = {
+    Kind.owner: write_owners,
+    Kind.property: write_properties,
+    Kind.enquiry: write_enquiries,
+    Kind.booking: write_bookings,
+    Kind.membership: write_memberships,
+    Kind.note: write_notes,
+    Kind.activity: write_activities,
+}
+
+
+async def write(
+    session: AsyncSession, kind: Kind, deliveries: Sequence[Delivery], now: datetime
+) -> list[Result]:
+    """One batch of one kind, in the caller's transaction; one result per delivery, in order."""
+    results = await WRITERS[kind](session, deliveries, now)
+    await session.flush()
+    return results
 
 
 class InternalProvider(Provider):

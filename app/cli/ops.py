@@ -22,8 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from app.cli.common import fail, load_settings, quiet_logs
 from app.errors import AppError
-from app.settings import Settings
 
 log = logging.getLogger("app.cli")
 
@@ -46,29 +46,6 @@ class LogStatusOpt(StrEnum):
     success = "success"
     failed = "failed"
     skipped = "skipped"
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # a configuration error: say which, not a traceback
-        typer.secho(f"configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
-
-
-def _quiet_logs(settings: Settings, verbose: bool, level: int = logging.WARNING) -> None:
-    """Log lines would tear through a live progress bar and bury the answer: only `level` and
-    above, unless --verbose."""
-    from app.logs import setup_logging
-
-    setup_logging(settings)
-    if not verbose:
-        logging.getLogger().setLevel(level)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(message, fg="red", err=True)
-    return typer.Exit(2)
 
 
 def register(cli: typer.Typer) -> None:
@@ -102,10 +79,10 @@ def bulk(
     from this process too. Exits 1 when some deliveries failed. Interrupted, the run is resumed
     by any running API process (or `--resume BULK_ID`).
     """
-    settings = _settings()
+    settings = load_settings()
     # Each failed delivery is a warning line in the service's log; here the progress bar, the
     # table and `crm-sync logs` say it better.
-    _quiet_logs(settings, verbose, logging.ERROR)
+    quiet_logs(settings, verbose, logging.ERROR)
     console = Console(stderr=as_json)
 
     async def main() -> dict[str, Any]:
@@ -123,7 +100,7 @@ def bulk(
         )
         from app.records import Kind
 
-        async with open_services(settings, with_worker=worker) as services:
+        async with open_services(settings, with_loops=worker) as services:
             runner = BulkRunner(
                 services.sessions, settings.bulk, kick=services.kick, notifier=services.notifier
             )
@@ -194,7 +171,7 @@ def bulk(
     try:
         view = asyncio.run(main())
     except AppError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     except KeyboardInterrupt:
         typer.secho(
             "interrupted: the run will be resumed by a running API process "
@@ -231,8 +208,8 @@ def retry(
     provider: str | None = typer.Option(None, "--provider", help="one configured provider"),
 ) -> None:
     """Requeue failed or dead jobs (attempts reset); running workers deliver them."""
-    settings = _settings()
-    _quiet_logs(settings, verbose=False)
+    settings = load_settings()
+    quiet_logs(settings, verbose=False)
 
     async def main() -> int:
         from app.db import make_engine, make_sessionmaker, transaction
@@ -252,7 +229,7 @@ def retry(
     try:
         requeued = asyncio.run(main())
     except AppError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     typer.echo(f"{requeued} {status.value} job(s) requeued")
 
 
@@ -272,8 +249,8 @@ def logs(
     as_json: bool = typer.Option(False, "--json", help="JSON with payloads, as the API answers"),
 ) -> None:
     """The sync log, newest first: a table, or JSON with the request and response payloads."""
-    settings = _settings()
-    _quiet_logs(settings, verbose=False)
+    settings = load_settings()
+    quiet_logs(settings, verbose=False)
 
     async def main() -> tuple[list[dict[str, Any]], str | None]:
         from app.db import make_engine, make_sessionmaker
@@ -309,7 +286,7 @@ def logs(
     try:
         rows, next_cursor = asyncio.run(main())
     except AppError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     if as_json:
         typer.echo(json.dumps({"logs": rows, "nextCursor": next_cursor}, indent=2, default=str))
         return
@@ -347,8 +324,8 @@ def purge_logs(
     dry_run: bool = typer.Option(False, "--dry-run", help="only count what would go"),
 ) -> None:
     """Delete sync-log rows older than an age (the seeds keep 90 days), in short batches."""
-    settings = _settings()
-    _quiet_logs(settings, verbose=False)
+    settings = load_settings()
+    quiet_logs(settings, verbose=False)
 
     async def main() -> tuple[int, int]:
         from app.db import make_engine, make_sessionmaker, utcnow
@@ -384,7 +361,7 @@ def purge_logs(
     try:
         total, deleted = asyncio.run(main())
     except AppError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     if dry_run:
         typer.echo(f"{total} sync-log row(s) older than {older_than} would be deleted")
     else:

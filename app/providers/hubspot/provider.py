@@ -13,16 +13,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
-from app.models import Action
-from app.providers import hubspot_mapping as mapping
-from app.providers.base import Delivery, FailureKind, Outcome, ProviderError
-from app.providers.http import HttpProvider
+from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.providers.hubspot import mapping
+from app.providers.hubspot.client import HubSpotClient
 from app.providers.ratelimit import RateLimiter
 from app.records import Kind
 from app.settings import HubSpotSettings
@@ -80,16 +77,10 @@ class Input:
     keys: set[str] = field(default_factory=set)
 
 
-def seconds_to_midnight(timezone: str, now: datetime | None = None) -> float:
-    """Until the next midnight in the account's time zone, when HubSpot's daily limit resets."""
-    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
-    midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=local.tzinfo)
-    return (midnight - local).total_seconds()
+class HubSpotProvider(Provider):
+    """Pushes records to HubSpot through a HubSpotClient (the pull reads through the same one)."""
 
-
-class HubSpotProvider(HttpProvider):
     name = "hubspot"
-    label = "HubSpot"
     batch_size = 100  # HubSpot's batch endpoints take at most 100 inputs
 
     def __init__(
@@ -100,63 +91,19 @@ class HubSpotProvider(HttpProvider):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self.limiter = limiter
-        token = settings.access_token.get_secret_value() if settings.access_token else ""
-        client = httpx.AsyncClient(
-            base_url=str(settings.base_url).rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            timeout=settings.timeout,
-            transport=transport,
-        )
-        super().__init__(client, secrets=(token,))
+        self.client = HubSpotClient(settings, limiter, transport=transport)
         self.listing_type = settings.listing_object_type
-        self.requests_sent = 0
 
     async def check(self) -> bool:
-        try:
-            await self._request("GET", f"/crm/v3/objects/{CONTACTS}", params={"limit": "1"})
-        except ProviderError:
-            return False
-        return True
+        return await self.client.check()
 
-    # -- HTTP --------------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
     async def _request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: dict[str, str] | None = None,
+        self, method: str, path: str, body: Any = None, *, params: dict[str, str] | None = None
     ) -> httpx.Response:
-        """One call under the shared rate limit; transport failures, 429, 401/403 and 5xx
-        become ProviderErrors; other statuses are the caller's to read."""
-        await self.limiter.acquire()
-        self.requests_sent += 1
-        response = await self._send(method, path, json=body, params=params)
-        await self.limiter.observe(response.headers)
-        status = response.status_code
-        if status == 429:
-            payload = _json(response)
-            policy = str(payload.get("policyName", "")).upper()
-            retry_after = _float(response.headers.get("retry-after"))
-            if policy == "DAILY":
-                retry_after = retry_after or seconds_to_midnight(self.settings.account_timezone)
-            else:
-                retry_after = retry_after or self.limiter.window
-                await self.limiter.hold(retry_after)
-            raise ProviderError(
-                FailureKind.rate_limited,
-                f"HubSpot 429 ({policy or 'rate limit'}): {payload.get('message', '')}".strip(),
-                retry_after=retry_after,
-                http_status=429,
-                response=payload,
-            )
-        return self._check_status(response)
+        return await self.client.request(method, path, json=body, params=params)
 
     async def _batch(
         self, path: str, inputs: Sequence[Input], match: Callable[[dict[str, Any]], str | None]
@@ -594,10 +541,3 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except (json.JSONDecodeError, ValueError):
         return {"message": response.text[:500]}
     return payload if isinstance(payload, dict) else {"results": payload}
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

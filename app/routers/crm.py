@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from app.crm import service
-from app.crm.models import ContactStatus, ContactType, EnquiryStatus
 from app.crm.schemas import (
     ContactDetail,
     ContactPage,
@@ -19,8 +18,10 @@ from app.crm.schemas import (
     Stats,
 )
 from app.deps import OpsAuth, SessionDep
+from app.providers.internal.models import ContactStatus, ContactType, EnquiryStatus
 
 router = APIRouter(prefix="/api/crm", tags=["internal CRM"], dependencies=[OpsAuth])
+routers = [router]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="items per page")]
 Cursor = Annotated[str | None, Query(description="nextCursor from the previous page")]

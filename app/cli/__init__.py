@@ -1,0 +1,1 @@
+"""The `crm-sync` command (main.py), one module per group of subcommands."""

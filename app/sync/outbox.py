@@ -1,0 +1,154 @@
+"""The outbox: one job row per (record, provider), queued set-based in the caller's transaction.
+
+A queued job absorbs newer content (one delivery of the latest snapshot), a running one is marked
+to go round again, and content a provider already confirmed gets no job at all."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.models import JobStatus, LinkStatus, ProviderLink, Record, SyncJob
+
+ACTIVE = (JobStatus.queued, JobStatus.running, JobStatus.waiting)
+SETTLED = (JobStatus.done, JobStatus.failed, JobStatus.dead)
+
+
+async def enqueue(
+    session: AsyncSession,
+    record_ids: Select[int] | Sequence[int],
+    providers: Sequence[str],
+    *,
+    force: bool = False,
+    bulk_id: str | None = None,
+    only_failed: bool = False,
+    retry_failed: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Queue a delivery of each record to each provider unless that provider already confirmed
+    this content (or `force`). Content a provider rejected is not sent again unchanged unless
+    `retry_failed`. A queued job absorbs the newer content; a running one is marked to go round
+    again. Set-based: one INSERT ... SELECT ... ON CONFLICT per provider."""
+    params: dict[str, Any] = {"now": now or utcnow(), "bulk_id": bulk_id}
+    dialect = session.get_bind().dialect.name
+    if isinstance(record_ids, Select):
+        ids_clause = Record.id.in_(record_ids.scalar_subquery())
+        stmt = _enqueue_statement(dialect, ids_clause, force, only_failed, retry_failed)
+    else:
+        # The accept path's statement, built once: building it cost more than running it.
+        stmt = _cached_enqueue_statement(dialect, force, only_failed, retry_failed)
+        params["ids"] = list(record_ids)
+    total = 0
+    for provider in providers:
+        result = await session.execute(stmt, {**params, "provider": provider})
+        total += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    return total
+
+
+@functools.cache
+def _cached_enqueue_statement(
+    dialect: str, force: bool, only_failed: bool, retry_failed: bool
+) -> Any:
+    ids_clause = Record.id.in_(bindparam("ids", expanding=True))
+    return _enqueue_statement(dialect, ids_clause, force, only_failed, retry_failed)
+
+
+def _enqueue_statement(
+    dialect: str,
+    ids_clause: ColumnElement[bool],
+    force: bool,
+    only_failed: bool,
+    retry_failed: bool,
+) -> Any:
+    """INSERT ... SELECT ... ON CONFLICT for one provider; binds: provider, now, bulk_id."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    provider = bindparam("provider", type_=String())
+    now = bindparam("now", type_=SyncJob.run_after.type)
+    link = ProviderLink.__table__.alias("l")
+    unconfirmed = or_(
+        link.c.confirmed_hash.is_(None),
+        link.c.confirmed_hash != Record.content_hash,
+        link.c.status != LinkStatus.synced.value,
+    )
+    # coalesce: with no link row these are NULL, and NOT NULL would drop the record.
+    rejected_as_is = and_(
+        func.coalesce(link.c.status, "") == LinkStatus.failed.value,
+        func.coalesce(link.c.attempted_hash, "") == Record.content_hash,
+    )
+    if not retry_failed:
+        unconfirmed = and_(unconfirmed, ~rejected_as_is)
+    wanted = true() if force else unconfirmed
+    if only_failed:
+        wanted = and_(wanted, link.c.status == LinkStatus.failed.value)
+    source = (
+        select(
+            Record.id,
+            provider,
+            literal(JobStatus.queued.value),
+            now,
+            literal(force),
+            bindparam("bulk_id", type_=SyncJob.bulk_id.type),
+            now,
+            now,
+        )
+        .select_from(Record)
+        .outerjoin(link, and_(link.c.record_id == Record.id, link.c.provider == provider))
+        .where(ids_clause, wanted)
+    )
+    # The Core table: executed with parameters, an ORM insert would turn into a bulk insert.
+    stmt = insert(cast(Table, SyncJob.__table__)).from_select(
+        [
+            "record_id",
+            "provider",
+            "status",
+            "run_after",
+            "force",
+            "bulk_id",
+            "created_at",
+            "updated_at",
+        ],
+        source,
+    )
+    ended = SyncJob.status.in_([s.value for s in SETTLED])
+    running = SyncJob.status == JobStatus.running.value
+    return stmt.on_conflict_do_update(
+        index_elements=["record_id", "provider"],
+        set_={
+            "status": case((running, SyncJob.status), else_=JobStatus.queued.value),
+            "requeue": case((running, true()), else_=false()),
+            # A job backing off keeps its wait; an ended one starts afresh.
+            "run_after": case((ended, stmt.excluded.run_after), else_=SyncJob.run_after),
+            "attempts": case((ended, 0), else_=SyncJob.attempts),
+            "deferrals": case((ended, 0), else_=SyncJob.deferrals),
+            "last_error": case((ended, None), else_=SyncJob.last_error),
+            "force": or_(SyncJob.force, stmt.excluded.force),
+            # A job still in flight keeps the bulk it serves when a plain sync folds into
+            # it (the delivery still answers that bulk); an ended one takes the new id.
+            "bulk_id": case(
+                (ended, stmt.excluded.bulk_id),
+                else_=func.coalesce(stmt.excluded.bulk_id, SyncJob.bulk_id),
+            ),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
