@@ -134,6 +134,7 @@ class CrmContact(Base):
     last_activity_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     notes: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -191,6 +192,7 @@ class CrmProperty(Base):
     plan: Mapped[str | None] = mapped_column(String(64))
     enquiry_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -240,6 +242,7 @@ class CrmEnquiry(Base):
     guests: Mapped[int | None] = mapped_column(Integer)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -274,6 +277,7 @@ class CrmBooking(Base):
     status: Mapped[str | None] = mapped_column(String(32), index=True)
     payment_status: Mapped[str | None] = mapped_column(String(32))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -306,6 +310,7 @@ class CrmMembership(Base):
     auto_renew: Mapped[bool | None] = mapped_column(Boolean)
     payment_failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -323,6 +328,7 @@ class CrmNote(Base):
     content: Mapped[str] = mapped_column(Text)
     reminder_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(255))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -375,6 +381,7 @@ class CrmActivity(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     performed_by: Mapped[str | None] = mapped_column(String(255))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     contact: Mapped[CrmContact | None] = relationship(lazy="raise")
