@@ -148,9 +148,15 @@ async def accept(
         for index in m.indexes:
             result.stored[index] = Stored(record_id, eid, m.digest, m.changed)
         (resync if m.only_id else plain).append(record_id)
-    for ids, retry in ((plain, False), (resync, True)):
+    # A deleted record sent again is back: created anew at every provider, whatever they had.
+    revived = await _undelete(session, [stored[eid][0] for eid in merged if eid in stored])
+    plain, resync = [i for i in plain if i not in revived], [i for i in resync if i not in revived]
+    groups = ((plain, False, force), (resync, True, force), (revived, True, True))
+    for ids, retry, forced in groups:
         if ids:
-            result.queued += await enqueue(session, ids, providers, force=force, retry_failed=retry)
+            result.queued += await enqueue(
+                session, ids, providers, force=forced, retry_failed=retry
+            )
     result.rejections = sorted(rejections, key=lambda r: r.index)
     await _release_waiting_events(session, kind, merged)
     return result
@@ -315,6 +321,20 @@ _UPDATE_RECORD = (
         updated_at=bindparam("now", type_=_RECORDS.c.updated_at.type),
     )
 )
+
+
+async def _undelete(session: AsyncSession, record_ids: list[int]) -> list[int]:
+    """Clear the deleted marker of those of these records that had one; returns their ids."""
+    if not record_ids:
+        return []
+    revived = await session.scalars(
+        update(Record)
+        .where(Record.id.in_(record_ids), Record.deleted_at.is_not(None))
+        .values(deleted_at=None)
+        .returning(Record.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(revived)
 
 
 async def _release_waiting_events(

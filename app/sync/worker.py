@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.db import UTCDateTime, dialect_insert, transaction, utcnow
-from app.models import JobStatus, LinkStatus, LogStatus, ProviderLink, Record, SyncJob, SyncLog
+from app.models import (
+    JobStatus,
+    LinkStatus,
+    LogStatus,
+    Operation,
+    ProviderLink,
+    Record,
+    SyncJob,
+    SyncLog,
+)
 from app.providers.base import (
     Action,
     Delivery,
@@ -33,6 +42,7 @@ from app.providers.base import (
 from app.records import SPECS, Kind
 from app.runtime import Notifier, Poller
 from app.settings import DeliverySettings
+from app.sync.deletes import children_pending, wake_parents
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +109,7 @@ class Result:
     attempts: int = 0
     deferrals: int = 0
     duration_ms: float | None = None
+    removed: bool = False  # a delete (or erasure) job's result
 
 
 class Worker(Poller):
@@ -149,15 +160,19 @@ class Worker(Poller):
         claimed = await self._claim()
         if not claimed:
             return 0
-        batches: dict[tuple[str, Kind], list[Claimed]] = defaultdict(list)
+        batches: dict[tuple[str, Kind, Operation], list[Claimed]] = defaultdict(list)
         for item in claimed:
-            batches[(item.job.provider, Kind(item.record.kind))].append(item)
+            key = (item.job.provider, Kind(item.record.kind), Operation(item.job.operation))
+            batches[key].append(item)
         tasks = []
-        for (provider_name, kind), items in batches.items():
+        for (provider_name, kind, operation), items in batches.items():
             provider = self.providers[provider_name]
             for start in range(0, len(items), provider.batch_size):
                 chunk = items[start : start + provider.batch_size]
-                tasks.append(self._deliver_guarded(provider, kind, chunk))
+                if operation is Operation.upsert:
+                    tasks.append(self._deliver_guarded(provider, kind, chunk))
+                else:
+                    tasks.append(self._deliver_guarded(provider, kind, chunk, operation))
         await asyncio.gather(*tasks)
         return len(claimed)
 
@@ -228,10 +243,19 @@ class Worker(Poller):
 
     # -- delivering -----------------------------------------------------------------------
 
-    async def _deliver_guarded(self, provider: Provider, kind: Kind, items: list[Claimed]) -> None:
+    async def _deliver_guarded(
+        self,
+        provider: Provider,
+        kind: Kind,
+        items: list[Claimed],
+        operation: Operation = Operation.upsert,
+    ) -> None:
         async with self._slots:
             try:
-                await self._deliver(provider, kind, items)
+                if operation is Operation.upsert:
+                    await self._deliver(provider, kind, items)
+                else:
+                    await self._remove(provider, kind, items, operation)
             except Exception:
                 # Leave the jobs leased: they return to the queue when the lease runs out.
                 log.exception("delivery of %d %s to %s failed", len(items), kind, provider.name)
@@ -269,7 +293,8 @@ class Worker(Poller):
                         kind=kind,
                         record_id=record.external_id,
                         data=record.data,
-                        crm_id=link.crm_id if link else None,
+                        # A record deleted at this provider and now back is created anew.
+                        crm_id=link.crm_id if link and link.status != LinkStatus.deleted else None,
                         parent_crm_id=parent_crm_id,
                         idempotency_key=f"{provider.name}-{job.id}-{record.content_hash[:16]}",
                     ),
@@ -285,6 +310,63 @@ class Worker(Poller):
             for (item, _), outcome in zip(to_send, outcomes, strict=True):
                 result = self._judge(item, outcome)
                 result.duration_ms = per_record_ms
+                results.append(result)
+        await self._write(provider.name, kind, results)
+        self.notifier.notify()
+        metrics.count_jobs(
+            provider.name,
+            [(r.status, r.log_status.value if r.log_status else None) for r in results],
+        )
+        _log_verdicts(provider.name, results)
+
+    async def _remove(
+        self, provider: Provider, kind: Kind, items: list[Claimed], operation: Operation
+    ) -> None:
+        """Delete (or erase) a batch: children first (a record whose children's deletes are
+        still to come waits for them); nothing to call for a record this provider never got or
+        already deleted; the link records the delete once the provider confirmed it."""
+        links, parent_ids = await self._lookup(provider.name, items)
+        async with self.sessions() as session:
+            blocked = await children_pending(
+                session, provider.name, ((i.record.kind, i.record.external_id) for i in items)
+            )
+        results: list[Result] = []
+        to_send: list[tuple[Claimed, Delivery]] = []
+        for item in items:
+            job, record = item.job, item.record
+            link = links.get(record.id)
+            if (record.kind, record.external_id) in blocked:
+                results.append(self._wait_children(item, provider))
+                continue
+            if kind not in provider.kinds or link is None or link.crm_id is None:
+                results.append(self._gone(item, f"never created at {provider.name}"))
+                continue
+            if link.status == LinkStatus.deleted:
+                results.append(self._gone(item, f"already deleted at {provider.name}"))
+                continue
+            parent = (record.parent_kind, record.parent_id) if record.parent_id else None
+            delivery = Delivery(
+                job_id=job.id,
+                kind=kind,
+                record_id=record.external_id,
+                data=record.data,
+                crm_id=link.crm_id,
+                parent_crm_id=parent_ids.get(parent) if parent else None,  # type: ignore[arg-type]
+                idempotency_key=f"{provider.name}-{job.id}-{operation.value}",
+                operation=operation,
+            )
+            to_send.append((item, delivery))
+        if to_send:
+            started = time.perf_counter()
+            outcomes = await self._call(provider, kind, [d for _, d in to_send], remove=True)
+            elapsed = time.perf_counter() - started
+            errors = (o.error.kind if o.error else None for o in outcomes)
+            metrics.observe_call(provider.name, kind.value, elapsed, errors)
+            for (item, _), outcome in zip(to_send, outcomes, strict=True):
+                outcome.action = Action.delete
+                result = self._judge(item, outcome)
+                result.duration_ms = elapsed * 1000 / len(to_send)
+                result.removed = True
                 results.append(result)
         await self._write(provider.name, kind, results)
         self.notifier.notify()
@@ -319,6 +401,8 @@ class Worker(Poller):
                     .where(
                         ProviderLink.provider == provider,
                         ProviderLink.crm_id.is_not(None),
+                        # A deleted parent is no parent: its children wait until it is back.
+                        ProviderLink.status != LinkStatus.deleted.value,
                         tuple_(Record.kind, Record.external_id).in_(list(parents)),
                     )
                 )
@@ -326,12 +410,13 @@ class Worker(Poller):
         return links, parent_ids
 
     async def _call(
-        self, provider: Provider, kind: Kind, deliveries: list[Delivery]
+        self, provider: Provider, kind: Kind, deliveries: list[Delivery], *, remove: bool = False
     ) -> list[Outcome]:
         """The provider call; a whole-batch failure becomes the same failure for each record."""
         try:
             async with asyncio.timeout(self.settings.provider_timeout):
-                outcomes = await provider.deliver(kind, deliveries)
+                call = provider.delete if remove else provider.deliver
+                outcomes = await call(kind, deliveries)
             if len(outcomes) != len(deliveries):
                 raise ProviderError(
                     FailureKind.transient,
@@ -364,6 +449,21 @@ class Worker(Poller):
             attempts=item.job.attempts,
             deferrals=item.job.deferrals,
         )
+
+    def _gone(self, item: Claimed, reason: str) -> Result:
+        """A delete with nothing to send: the record counts as deleted at this provider."""
+        result = self._skip(item, reason)
+        result.action, result.removed = Action.delete, True
+        return result
+
+    def _wait_children(self, item: Claimed, provider: Provider) -> Result:
+        record = item.record
+        result = self._wait(item, None, "", provider)
+        result.error = (
+            f"waiting for the deletes of {record.kind} {record.external_id}'s children at "
+            f"{provider.name}"
+        )
+        return result
 
     def _wait(
         self, item: Claimed, parent_kind: Kind | None, parent_id: str, provider: Provider
@@ -448,6 +548,15 @@ class Worker(Poller):
             await self._upsert_links(session, provider, results, log_ids, now)
             await self._update_jobs(session, results, now)
             delivered = [r.claimed.record for r in results if r.log_status is LogStatus.success]
+            removed = [
+                r.claimed.record
+                for r in results
+                if r.removed and r.log_status in (LogStatus.success, LogStatus.skipped)
+            ]
+            if removed:
+                await wake_parents(session, provider, removed, now)
+            delivered = [r.claimed.record for r in results if r.log_status is LogStatus.success]
+            delivered = [r for r in delivered if r not in removed]
             await self._wake_children(session, provider, kind, delivered, now)
 
     async def _insert_logs(
@@ -472,7 +581,7 @@ class Worker(Poller):
                     "entity_type": kind.value,
                     "entity_id": r.claimed.record.external_id,
                     "crm_id": link_crm_id,
-                    "action": (r.action if o else Action.update).value,
+                    "action": (r.action if o or r.removed else Action.update).value,
                     "status": r.log_status.value,  # type: ignore[union-attr]
                     "http_status": o.http_status if o else None,
                     "request": redact(o.request) if o else None,
@@ -499,11 +608,15 @@ class Worker(Poller):
     ) -> None:
         rows: list[dict[str, Any]] = []
         for r in results:
-            if r.outcome is None:
+            gone = r.removed and r.log_status in (LogStatus.success, LogStatus.skipped)
+            if r.outcome is None and not gone:
                 continue
             record = r.claimed.record
             ok = r.log_status is LogStatus.success
             final = r.status in (JobStatus.failed, JobStatus.dead)
+            if r.removed or r.outcome is None:
+                rows.append(_removed_link(r, provider, gone, final, log_ids, now))
+                continue
             rows.append(
                 {
                     "record_id": record.id,
@@ -638,3 +751,23 @@ class Worker(Poller):
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def _removed_link(
+    r: Result, provider: str, gone: bool, final: bool, log_ids: dict[int, int], now: datetime
+) -> dict[str, Any]:
+    """A delete's link row: `deleted` once the provider confirmed it (or had nothing to delete),
+    `failed` when it refused; the CRM id is kept (a record POSTed again is created anew)."""
+    status = LinkStatus.deleted if gone else LinkStatus.failed if final else LinkStatus.pending
+    return {
+        "record_id": r.claimed.record.id,
+        "provider": provider,
+        "crm_id": None,
+        "status": status.value,
+        "confirmed_hash": None,
+        "attempted_hash": r.claimed.record.content_hash,
+        "last_synced_at": now if gone else None,
+        "last_attempt_at": now,
+        "last_error": None if gone else r.error,
+        "last_log_id": log_ids.get(r.claimed.job.id),
+    }
