@@ -188,7 +188,9 @@ async def enqueue_delete(
         for provider in providers
     ]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(cast(Table, SyncJob.__table__))
+    # One multi-row VALUES (an executemany cannot carry the IN below); a delete is a handful
+    # of records, an erasure a person's.
+    stmt = insert(cast(Table, SyncJob.__table__)).values(rows)
     ended = SyncJob.status.in_([s.value for s in SETTLED])
     running = SyncJob.status == JobStatus.running.value
     stmt = stmt.on_conflict_do_update(
@@ -207,5 +209,5 @@ async def enqueue_delete(
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    await session.execute(stmt, rows)
+    await session.execute(stmt)
     return len(rows)
