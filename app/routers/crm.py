@@ -25,6 +25,10 @@ routers = [router]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="items per page")]
 Cursor = Annotated[str | None, Query(description="nextCursor from the previous page")]
+IncludeDeleted = Annotated[
+    bool,
+    Query(alias="includeDeleted", description="also soft-deleted rows (with their deletedAt)"),
+]
 
 
 def _author(request: Request) -> str:
@@ -42,6 +46,7 @@ async def list_contacts(
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    include_deleted: IncludeDeleted = False,
 ) -> ContactPage:
     return await service.list_contacts(
         session,
@@ -50,6 +55,7 @@ async def list_contacts(
         search=search,
         cursor=cursor,
         limit=limit,
+        include_deleted=include_deleted,
     )
 
 
@@ -59,8 +65,10 @@ async def list_contacts(
     summary="One contact (by CRM id or website user id) with its properties, enquiries, "
     "bookings, membership, notes, interactions and activity",
 )
-async def get_contact(contact_id: str, session: SessionDep) -> ContactDetail:
-    return await service.contact_detail(session, contact_id)
+async def get_contact(
+    contact_id: str, session: SessionDep, include_deleted: IncludeDeleted = False
+) -> ContactDetail:
+    return await service.contact_detail(session, contact_id, include_deleted=include_deleted)
 
 
 @router.post(
@@ -82,6 +90,7 @@ async def list_enquiries(
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    include_deleted: IncludeDeleted = False,
 ) -> EnquiryPage:
     return await service.list_enquiries(
         session,
@@ -89,6 +98,7 @@ async def list_enquiries(
         owner_contact_id=owner_contact_id,
         cursor=cursor,
         limit=limit,
+        include_deleted=include_deleted,
     )
 
 
