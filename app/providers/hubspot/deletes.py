@@ -222,7 +222,7 @@ def _failed(exc: ProviderError, d: Delivery, request: Any = None) -> Outcome:
         exc.message,
         retry_after=exc.retry_after,
         http_status=exc.http_status,
-        request=exc.request or request,
+        request=request or exc.request,  # this record's input, not the whole batch
         response=exc.response,
     )
     outcome = Outcome.failed(error, Action.delete)
