@@ -66,7 +66,9 @@ async def test_hubspot_erases_an_owner_with_a_gdpr_delete_of_their_contact(hubsp
     )
     owner = removing(Kind.owner, "u1", {"email": "ann@example.com"}, crm_id="101")
 
-    [outcome] = await hubspot.delete(Kind.owner, [dataclasses.replace(owner, operation=Operation.erase)])
+    [outcome] = await hubspot.delete(
+        Kind.owner, [dataclasses.replace(owner, operation=Operation.erase)]
+    )
 
     assert outcome.ok and outcome.action is Action.delete
     sent = body(gdpr.calls[0].request)
@@ -211,7 +213,11 @@ async def test_treadsoft_erases_a_guest_by_nulling_their_fields(treadsoft) -> No
         return_value=httpx.Response(200, json={"id": "ts_booking_2"})
     )
     booking = removing(
-        Kind.booking, "b1", {"guestEmail": "g@x.com"}, crm_id="ts_booking_2", operation=Operation.erase
+        Kind.booking,
+        "b1",
+        {"guestEmail": "g@x.com"},
+        crm_id="ts_booking_2",
+        operation=Operation.erase,
     )
     [outcome] = await treadsoft.delete(Kind.booking, [booking])
     assert outcome.ok

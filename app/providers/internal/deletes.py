@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -108,3 +108,17 @@ async def forget_contact(session: AsyncSession, contact_id: str) -> None:
     """The activity about a contact goes with it (its titles and details name the person); the
     rows that cascade (notes, interactions, memberships, property links) go with the contact."""
     await session.execute(delete(CrmActivity).where(CrmActivity.contact_id == contact_id))
+
+
+async def restore_rows(session: AsyncSession, kind: Kind, website_ids: Sequence[str]) -> None:
+    """A record sent again after its delete is back: its soft-deleted row is live again."""
+    if not website_ids:
+        return
+    column = WEBSITE_ID[kind]
+    model = column.class_
+    await session.execute(
+        update(model)
+        .where(column.in_(list(website_ids)), model.deleted_at.is_not(None))
+        .values(deleted_at=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -18,7 +18,7 @@ from app.models import Operation
 from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
 from app.providers.internal.common import TABLES, Rejected, Result, Written
 from app.providers.internal.contacts import write_owners
-from app.providers.internal.deletes import delete_rows, forget_guest
+from app.providers.internal.deletes import delete_rows, forget_guest, restore_rows
 from app.providers.internal.guest_records import write_bookings, write_enquiries
 from app.providers.internal.memberships import write_memberships
 from app.providers.internal.models import CrmContact
@@ -48,6 +48,10 @@ async def write(
     """One batch of one kind, in the caller's transaction; one result per delivery, in order."""
     results = await WRITERS[kind](session, deliveries, now)
     await session.flush()
+    written = [
+        d.record_id for d, r in zip(deliveries, results, strict=True) if isinstance(r, Written)
+    ]
+    await restore_rows(session, kind, written)
     return results
 
 
