@@ -14,11 +14,24 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
+from app.ops.erase import ErasureRunner, Erasures
 from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
 from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for
 from app.pull.webhook import HubSpotHandler
-from app.routers import bulk, crm, health, logs, metrics, mock, pull, status, sync, webhooks
+from app.routers import (
+    bulk,
+    crm,
+    erase,
+    health,
+    logs,
+    metrics,
+    mock,
+    pull,
+    status,
+    sync,
+    webhooks,
+)
 from app.runtime import Poller, Services
 from app.settings import Settings
 from app.sync.worker import Worker
@@ -93,6 +106,12 @@ def bulk_runs_for(services: Services) -> BulkRuns:
     return BulkRuns(runner)
 
 
+def erasures_for(services: Services) -> Erasures:
+    """Erasures started here, and the sweep that resumes those whose process died."""
+    runner = ErasureRunner(services.sessions, services.settings, notifier=services.notifier)
+    return Erasures(runner, services.kick)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings)
@@ -104,9 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with (
             open_services(settings, with_loops=settings.worker_in_process) as services,
             bulk_runs_for(services).running() as bulk_runs,
+            erasures_for(services).running() as erasures,
         ):
             app.state.services = services
             app.state.bulk_runs = bulk_runs
+            app.state.erasures = erasures
             log.info(
                 "crm-sync ready: providers %s, worker %s",
                 ",".join(settings.providers),
@@ -122,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm):
+    for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm, erase):
         for router in module.routers:
             app.include_router(router)
     return app

@@ -153,6 +153,9 @@ class Settings(_Env):
     phone_default_region: str = "GB"
     public_base_url: AnyHttpUrl | None = None
     log_level: str = "INFO"
+    # Keys the hash an erasure's audit row keeps of the email (HMAC-SHA256): the same email
+    # gives the same hash, so "was this person erased?" can be answered without keeping them.
+    erasure_hash_key: SecretStr | None = None
 
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     treadsoft: TreadSoftSettings = Field(default_factory=TreadSoftSettings)

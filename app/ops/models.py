@@ -68,7 +68,6 @@ class ErasureStatus(StrEnum):
     deleting = "deleting"  # the person's records are deleted at every CRM, through the outbox
     scrubbing = "scrubbing"  # every CRM answered; our own stores are being scrubbed
     completed = "completed"  # done: only the audit (hashes, counts, times) is left
-    failed = "failed"  # the run itself broke; `error` says why (resumed by running it again)
 
 
 ACTIVE_ERASURE = (ErasureStatus.queued, ErasureStatus.deleting, ErasureStatus.scrubbing)

@@ -1,0 +1,534 @@
+"""Erasure of a person (a data-subject request): a durable, resumable run, like a bulk run.
+
+1. Accepted (one transaction): the records that name the person are found by email and/or user
+   id (the owner, with their membership, notes and activities; the enquiries and bookings whose
+   guest they are), the owner's side is marked deleted, and an `erase` job per record and
+   provider is queued through the outbox (children first, retried, logged like any delivery).
+   The run's row keeps who is being erased (emails, names, phones) until the end, so a run
+   whose process died can be resumed.
+2. Deleting: the run waits until every CRM answered (HubSpot GDPR-deletes the contacts; the
+   internal CRM removes the rows; enquiries and bookings are kept with the guest blanked).
+3. Scrubbing (one transaction): snapshots are reduced (the owner's to their ids; the guest
+   records' without the guest), pulled leads with the email or phone removed, and every other
+   occurrence in every table blanked (`scrub`). The run's row is then the audit row: a keyed
+   hash of the email, counts per store and provider, times; no personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import transaction, utcnow
+from app.errors import AppError, NotFound
+from app.models import JobStatus, LinkStatus, Operation, ProviderLink, Record, SyncJob
+from app.ops.bulk import runner_name
+from app.ops.logs import storable_text, text_param
+from app.ops.models import ACTIVE_ERASURE, Erasure, ErasureStatus
+from app.ops.scrub import Needles, scrub_everywhere
+from app.pull.models import Lead
+from app.records import SPECS, Kind, content_hash, without_guest
+from app.runtime import Notifier
+from app.settings import Settings
+from app.sync.outbox import ACTIVE, enqueue_delete
+from app.times import iso
+
+log = logging.getLogger(__name__)
+
+OWNED = (Kind.membership.value, Kind.note.value, Kind.activity.value)  # the owner's own data
+GUESTED = (Kind.enquiry.value, Kind.booking.value)
+
+
+class EraseRequest(BaseModel):
+    """The body of POST /api/crm/erase: the person, by email and/or website user id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr | None = Field(None, description="the person's email (owner or guest)")
+    userId: (
+        Annotated[str, Field(min_length=1, max_length=255), AfterValidator(storable_text)] | None
+    ) = Field(None, description="the website user id of an owner")
+
+    @model_validator(mode="after")
+    def _someone(self) -> EraseRequest:
+        if not self.email and not self.userId:
+            raise ValueError("give email, userId or both")
+        return self
+
+
+class ErasureUnavailable(AppError):
+    status_code = 503
+
+
+def keyed_hash(key: str, value: str) -> str:
+    """HMAC-SHA256 (hex) of a normalised identifier: stable for the same key, useless without."""
+    normalised = value.strip().lower().encode()
+    return hmac.new(key.encode(), normalised, hashlib.sha256).hexdigest()
+
+
+async def create_erasure(
+    session: AsyncSession,
+    settings: Settings,
+    request: EraseRequest,
+    *,
+    runner: str,
+    requested_by: str | None = None,
+) -> Erasure:
+    """Find what names the person, mark and queue it (step 1); the run's row, leased to
+    `runner`. Raises ErasureUnavailable (503) without ERASURE_HASH_KEY."""
+    if settings.erasure_hash_key is None:
+        raise ErasureUnavailable(
+            "erasure needs ERASURE_HASH_KEY (the key of the audit row's email hash); set it and "
+            "restart"
+        )
+    key = settings.erasure_hash_key.get_secret_value()
+    email = str(request.email).strip().lower() if request.email else None
+    owner_match = [Record.data["email"].as_string() == email] if email else []
+    if request.userId:
+        owner_match.append(Record.external_id == request.userId)
+    owners = list(
+        await session.scalars(
+            select(Record).where(Record.kind == Kind.owner.value, or_(*owner_match))
+        )
+    )
+    emails = {e for e in [email, *(str(o.data.get("email") or "") for o in owners)] if e}
+    guests = list(
+        await session.scalars(
+            select(Record).where(
+                Record.kind.in_(GUESTED), Record.data["guestEmail"].as_string().in_(emails)
+            )
+        )
+        if emails
+        else []
+    )
+    owned = list(
+        await session.scalars(
+            select(Record).where(
+                Record.kind.in_(OWNED),
+                Record.parent_kind == Kind.owner.value,
+                Record.parent_id.in_([o.external_id for o in owners]),
+            )
+        )
+        if owners
+        else []
+    )
+    names = [
+        *(str(o.data.get(f) or "") for o in owners for f in ("name", "firstName", "lastName")),
+        *(str(g.data.get("guestName") or "") for g in guests),
+    ]
+    phones = [str(r.data.get(f) or "") for r in owners + guests for f in ("phone", "guestPhone")]
+    now = utcnow()
+    doomed = [*owned, *owners]  # children first
+    erasure = Erasure(
+        id=f"erase_{now:%Y%m%d%H%M%S}_{secrets.token_hex(4)}",
+        status=ErasureStatus.deleting.value,
+        email_hash=keyed_hash(key, email or next(iter(sorted(emails)), "")) if emails else None,
+        user_id_hash=keyed_hash(key, request.userId) if request.userId else None,
+        subject={
+            "emails": sorted(emails),
+            "names": sorted({n for n in names if n}),
+            "phones": sorted({p for p in phones if p}),
+        },
+        record_ids={"deleted": [r.id for r in doomed], "blanked": [r.id for r in guests]},
+        counts={},
+        providers={},
+        requested_by=requested_by,
+        runner=runner,
+        lease_until=now + timedelta(seconds=settings.bulk.lease_seconds),
+        created_at=now,
+        started_at=now,
+        updated_at=now,
+    )
+    session.add(erasure)
+    if doomed:
+        await session.execute(
+            update(Record)
+            .where(Record.id.in_([r.id for r in doomed]))
+            .values(deleted_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    ids = [r.id for r in doomed + guests]
+    await enqueue_delete(session, ids, settings.providers, Operation.erase, now=now)
+    await session.flush()
+    log.info(
+        "erasure %s: %d owner record(s) to delete, %d guest record(s) to blank",
+        erasure.id,
+        len(doomed),
+        len(guests),
+    )
+    return erasure
+
+
+async def get_erasure(session: AsyncSession, erasure_id: str) -> Erasure:
+    text_param(erasure_id, "erasureId")
+    erasure = await session.get(Erasure, erasure_id)
+    if erasure is None:
+        raise NotFound(f"erasure {erasure_id} is not known here")
+    return erasure
+
+
+class ProviderCounts(BaseModel):
+    erased: int = Field(description="records the CRM confirmed erased (or never had)")
+    failed: int = Field(description="records the CRM refused, or gave up on (see the sync log)")
+    pending: int = Field(description="still to be delivered")
+
+
+class EraseAnswer(BaseModel):
+    """An erasure's progress, then its audit: no personal data."""
+
+    success: bool
+    message: str
+    erasureId: str
+    status: str = Field(description="deleting, scrubbing or completed")
+    emailHash: str | None = Field(description="HMAC-SHA256 of the email, keyed ERASURE_HASH_KEY")
+    counts: dict[str, int] = Field(
+        description="per store: records, leads, and rows scrubbed per table (sync_log, ...)"
+    )
+    providers: dict[str, ProviderCounts]
+    error: str | None
+    createdAt: str | None
+    finishedAt: str | None
+    statusUrl: str
+
+
+def describe(erasure: Erasure) -> EraseAnswer:
+    status = ErasureStatus(erasure.status)
+    failed = sum(int(p.get("failed", 0)) for p in erasure.providers.values())
+    if status is ErasureStatus.completed:
+        message = (
+            "Erasure completed"
+            if not failed
+            else f"Erasure completed; {failed} CRM deletion(s) failed (retry them from the log)"
+        )
+    else:
+        last = f" (last attempt broke: {erasure.error}; it is resumed)" if erasure.error else ""
+        message = f"Erasure in progress{last}"
+    return EraseAnswer(
+        success=status is ErasureStatus.completed and not failed,
+        message=message,
+        erasureId=erasure.id,
+        status=status.value,
+        emailHash=erasure.email_hash,
+        counts={k: int(v) for k, v in erasure.counts.items()},
+        providers={k: ProviderCounts(**v) for k, v in erasure.providers.items()},
+        error=erasure.error,
+        createdAt=iso(erasure.created_at),
+        finishedAt=iso(erasure.finished_at),
+        statusUrl=status_url(erasure.id),
+    )
+
+
+def status_url(erasure_id: str) -> str:
+    return f"/api/crm/erase/{erasure_id}"
+
+
+class LeaseLost(Exception):
+    """Another process took the erasure over."""
+
+
+class ErasureRunner:
+    """Runs erasures to the end (steps 2 and 3), under a lease like a bulk runner."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.notifier = notifier or Notifier()
+        self.name = name or runner_name()
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.bulk.lease_seconds)
+
+    async def run(self, erasure_id: str) -> bool:
+        """Run (or resume) one erasure; False if another runner holds it."""
+        if not await self._claim(erasure_id):
+            return False
+        try:
+            await self._settle(erasure_id)
+            await self._scrub(erasure_id)
+        except LeaseLost:
+            log.warning("erasure %s: lease lost to another runner", erasure_id)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await asyncio.shield(self._save_plain(erasure_id, runner=None, lease_until=None))
+            raise
+        except Exception as exc:
+            # Left where it stood, with the reason: the sweep resumes it (its jobs are in the
+            # outbox; the scrub is one transaction), however often it takes.
+            log.exception("erasure %s broke; it will be resumed", erasure_id)
+            await self._save_plain(
+                erasure_id, error=f"{type(exc).__name__}: {exc}", runner=None, lease_until=None
+            )
+        return True
+
+    async def _claim(self, erasure_id: str) -> bool:
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            claimed = await session.execute(
+                update(Erasure)
+                .where(
+                    Erasure.id == erasure_id,
+                    Erasure.status.in_([s.value for s in ACTIVE_ERASURE]),
+                    or_(
+                        Erasure.runner.is_(None),
+                        Erasure.runner == self.name,
+                        Erasure.lease_until.is_(None),
+                        Erasure.lease_until < now,
+                    ),
+                )
+                .values(
+                    runner=self.name,
+                    lease_until=self._lease(now),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    async def _save(self, session: AsyncSession, erasure_id: str, **values: Any) -> None:
+        now = utcnow()
+        saved = await session.execute(
+            update(Erasure)
+            .where(Erasure.id == erasure_id, Erasure.runner == self.name)
+            .values(
+                **values, lease_until=values.get("lease_until", self._lease(now)), updated_at=now
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not saved.rowcount:  # type: ignore[attr-defined]
+            raise LeaseLost(erasure_id)
+
+    async def _save_plain(self, erasure_id: str, **values: Any) -> None:
+        async with transaction(self.sessions) as session:
+            await self._save(session, erasure_id, **values)
+
+    async def _settle(self, erasure_id: str) -> None:
+        """Until no erase job of the run's records is queued, running or waiting."""
+        renew_every = self.settings.bulk.lease_seconds / 4
+        renewed = asyncio.get_running_loop().time()
+        while True:
+            async with self.sessions() as session:
+                erasure = await get_erasure(session, erasure_id)
+                if erasure.status != ErasureStatus.deleting.value:
+                    return
+                providers = await _provider_counts(session, _all_ids(erasure))
+            if not any(p["pending"] for p in providers.values()):
+                async with transaction(self.sessions) as session:
+                    await self._save(
+                        session,
+                        erasure_id,
+                        status=ErasureStatus.scrubbing.value,
+                        providers=providers,
+                    )
+                return
+            if asyncio.get_running_loop().time() - renewed > renew_every:
+                await self._save_plain(erasure_id, providers=providers)
+                renewed = asyncio.get_running_loop().time()
+            await self.notifier.wait(self.settings.bulk.poll_interval)
+
+    async def _scrub(self, erasure_id: str) -> None:
+        """Step 3, in one transaction: all of it, or (if the process dies) none of it."""
+        async with transaction(self.sessions) as session:
+            erasure = await get_erasure(session, erasure_id)
+            if erasure.status == ErasureStatus.completed.value:
+                return
+            subject = erasure.subject or {}
+            ids = erasure.record_ids or {}
+            counts: dict[str, int] = {}
+            counts["records"] = await _reduce_deleted(session, ids.get("deleted", []))
+            counts["records"] += await _blank_guests(session, ids.get("blanked", []))
+            counts["leads"] = await _drop_leads(
+                session, subject.get("emails", []), subject.get("phones", [])
+            )
+            needles = Needles.of(
+                emails=subject.get("emails", []),
+                names=subject.get("names", []),
+                phones=subject.get("phones", []),
+                region=self.settings.phone_default_region,
+            )
+            for table, n in (await scrub_everywhere(session, needles)).items():
+                counts[table] = counts.get(table, 0) + n
+            await self._save(
+                session,
+                erasure_id,
+                status=ErasureStatus.completed.value,
+                error=None,
+                subject=None,
+                counts=counts,
+                finished_at=utcnow(),
+                runner=None,
+                lease_until=None,
+            )
+        log.info("erasure %s completed: %s", erasure_id, counts)
+
+
+def _all_ids(erasure: Erasure) -> list[int]:
+    ids = erasure.record_ids or {}
+    return [*ids.get("deleted", []), *ids.get("blanked", [])]
+
+
+async def _provider_counts(session: AsyncSession, record_ids: list[int]) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = {}
+    if not record_ids:
+        return counts
+    rows = await session.execute(
+        select(SyncJob.provider, SyncJob.status, SyncJob.operation, func.count())
+        .where(SyncJob.record_id.in_(record_ids))
+        .group_by(SyncJob.provider, SyncJob.status, SyncJob.operation)
+    )
+    for provider, status, operation, n in rows:
+        row = counts.setdefault(provider, {"erased": 0, "failed": 0, "pending": 0})
+        if status in [s.value for s in ACTIVE]:
+            row["pending"] += n
+        elif status in (JobStatus.failed.value, JobStatus.dead.value):
+            row["failed"] += n
+        elif operation == Operation.erase.value:
+            row["erased"] += n
+    return counts
+
+
+async def _reduce_deleted(session: AsyncSession, record_ids: list[int]) -> int:
+    """The owner's deleted records keep only their ids (and their parent's)."""
+    records = list(await session.scalars(select(Record).where(Record.id.in_(record_ids))))
+    for record in records:
+        spec = SPECS[Kind(record.kind)]
+        kept = {
+            f: record.data[f] for f in (spec.id_field, spec.parent_field) if f and f in record.data
+        }
+        record.data, record.content_hash = kept, content_hash(kept)
+    return len(records)
+
+
+async def _blank_guests(session: AsyncSession, record_ids: list[int]) -> int:
+    """Enquiries and bookings stay, without their guest; each provider that erased the guest
+    holds exactly that now, so its link is synced to the blanked content."""
+    records = list(await session.scalars(select(Record).where(Record.id.in_(record_ids))))
+    for record in records:
+        blanked = without_guest(record.data)
+        record.data, record.content_hash = blanked, content_hash(blanked)
+        await session.execute(
+            update(ProviderLink)
+            .where(
+                ProviderLink.record_id == record.id,
+                ProviderLink.status == LinkStatus.deleted.value,
+            )
+            .values(
+                status=LinkStatus.synced.value,
+                confirmed_hash=record.content_hash,
+                attempted_hash=record.content_hash,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    await session.flush()
+    return len(records)
+
+
+async def _drop_leads(session: AsyncSession, emails: list[str], phones: list[str]) -> int:
+    """Pulled contacts with the person's email or phone go (their CRM ids with them)."""
+    wanted = []
+    if emails:
+        wanted.append(Lead.email.in_(emails))
+    if phones:
+        wanted.append(Lead.phone.in_(phones))
+    if not wanted:
+        return 0
+    result = await session.execute(
+        delete(Lead).where(or_(*wanted)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class Erasures:
+    """The erasures of one API process: started on request, and any whose runner died picked
+    up by a periodic sweep (as bulk runs are)."""
+
+    def __init__(self, runner: ErasureRunner, kick: Callable[[], None]) -> None:
+        self.runner = runner
+        self.kick = kick
+        self.tasks: dict[str, asyncio.Task[bool]] = {}
+
+    async def start(
+        self, settings: Settings, request: EraseRequest, *, requested_by: str | None = None
+    ) -> Erasure:
+        async with transaction(self.runner.sessions) as session:
+            erasure = await create_erasure(
+                session, settings, request, runner=self.runner.name, requested_by=requested_by
+            )
+        self.kick()
+        self._spawn(erasure.id)
+        return erasure
+
+    def _spawn(self, erasure_id: str) -> None:
+        if erasure_id in self.tasks:
+            return
+        task = asyncio.create_task(self.runner.run(erasure_id), name=f"erasure-{erasure_id}")
+        self.tasks[erasure_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(erasure_id, None))
+
+    async def wait(self, erasure_id: str, seconds: float) -> None:
+        """Until the erasure is over or `seconds` pass, whichever process runs it."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            async with self.runner.sessions() as session:
+                status = await session.scalar(
+                    select(Erasure.status).where(Erasure.id == erasure_id)
+                )
+            if status not in [s.value for s in ACTIVE_ERASURE]:
+                return
+            await self.runner.notifier.wait(min(self.runner.settings.bulk.poll_interval, 0.25))
+
+    async def sweep(self) -> list[str]:
+        """Resume erasures nobody holds (their process died)."""
+        now = utcnow()
+        async with self.runner.sessions() as session:
+            orphans = list(
+                await session.scalars(
+                    select(Erasure.id).where(
+                        Erasure.status.in_([s.value for s in ACTIVE_ERASURE]),
+                        or_(Erasure.lease_until.is_(None), Erasure.lease_until < now),
+                    )
+                )
+            )
+        for erasure_id in orphans:
+            if erasure_id not in self.tasks:
+                log.warning("erasure %s: its runner is gone; resuming it here", erasure_id)
+                self._spawn(erasure_id)
+        return orphans
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # the database may be restarting; try again next time
+                log.exception("erasure sweep failed")
+            await asyncio.sleep(self.runner.settings.bulk.lease_seconds / 2)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Erasures]:
+        sweeper = asyncio.create_task(self._sweep_forever(), name="erasure-sweeper")
+        try:
+            yield self
+        finally:
+            tasks = [sweeper, *self.tasks.values()]
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
