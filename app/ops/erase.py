@@ -307,9 +307,7 @@ class ErasureRunner:
         saved = await session.execute(
             update(Erasure)
             .where(Erasure.id == erasure_id, Erasure.runner == self.name)
-            .values(
-                **values, lease_until=values.get("lease_until", self._lease(now)), updated_at=now
-            )
+            .values(**{"lease_until": self._lease(now), **values, "updated_at": now})
             .execution_options(synchronize_session=False)
         )
         if not saved.rowcount:  # type: ignore[attr-defined]
