@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import JSON, String, Text, cast, func, select
 
 from app.db import Base
+from app.fakes.hubspot import FakeHubSpot
 from app.main import create_app
 from app.models import Record
 from app.ops.models import Erasure
@@ -22,7 +23,7 @@ from app.providers.internal.models import CrmEnquiry
 from app.pull.models import Lead
 from app.settings import BulkSettings, PullSettings
 from tests.conftest import OPS_KEY, SYNC_KEY, make_settings
-from tests.e2e.conftest import Running, fake_hubspot  # noqa: F401 - the fixture
+from tests.e2e.conftest import HUBSPOT_TOKEN, Running, serve
 from tests.e2e.test_hubspot_e2e import hubspot_settings
 from tests.eventually import eventually
 from tests.webhooks.conftest import SECRET, event_body, sign
@@ -43,6 +44,14 @@ GUEST = {
 # What must be found nowhere afterwards (any case), per person.
 JOHN = ("john.smith@example.com", "John Smith", "+447700900123", "07700 900123")
 GUS = ("gus.g@example.com", "Gus Guesterson", "+447700900456", "07700 900456")
+
+
+@pytest.fixture
+async def fake_hubspot(free_port) -> AsyncIterator[Running]:
+    """The fake HubSpot served on a local port (as in tests/e2e)."""
+    fake = FakeHubSpot(rate_limit=100, token=HUBSPOT_TOKEN)
+    async with serve(fake.asgi(), free_port()) as url:
+        yield Running(fake, url)
 
 
 @pytest.fixture
