@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction, utcnow
@@ -41,7 +41,7 @@ from app.pull.models import Lead
 from app.records import SPECS, Kind, content_hash, without_guest
 from app.runtime import Notifier
 from app.settings import Settings
-from app.sync.outbox import ACTIVE, enqueue_delete
+from app.sync.outbox import ACTIVE, enqueue, enqueue_delete
 from app.times import iso
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,9 @@ class ErasureRunner:
             ids = erasure.record_ids or {}
             counts: dict[str, int] = {}
             counts["records"] = await _reduce_deleted(session, ids.get("deleted", []))
-            counts["records"] += await _blank_guests(session, ids.get("blanked", []))
+            counts["records"] += await _blank_guests(
+                session, ids.get("blanked", []), self.settings.providers
+            )
             counts["leads"] = await _drop_leads(
                 session, subject.get("emails", []), subject.get("phones", [])
             )
@@ -414,19 +416,29 @@ async def _reduce_deleted(session: AsyncSession, record_ids: list[int]) -> int:
     return len(records)
 
 
-async def _blank_guests(session: AsyncSession, record_ids: list[int]) -> int:
+async def _blank_guests(session: AsyncSession, record_ids: list[int], providers: list[str]) -> int:
     """Enquiries and bookings stay, without their guest; each provider that erased the guest
     holds exactly that now, so its link is synced to the blanked content."""
     records = list(await session.scalars(select(Record).where(Record.id.in_(record_ids))))
+    erased = and_(
+        ProviderLink.record_id.in_(record_ids), ProviderLink.status == LinkStatus.deleted.value
+    )
+    # A provider that never had the record (its create was still queued) has nothing: the
+    # blanked record is queued for it below, as a create (only there: a provider that refused
+    # the erasure keeps its failed job, to be retried).
+    never = (
+        await session.execute(
+            delete(ProviderLink)
+            .where(erased, ProviderLink.crm_id.is_(None))
+            .returning(ProviderLink.record_id, ProviderLink.provider)
+        )
+    ).all()
     for record in records:
         blanked = without_guest(record.data)
         record.data, record.content_hash = blanked, content_hash(blanked)
         await session.execute(
             update(ProviderLink)
-            .where(
-                ProviderLink.record_id == record.id,
-                ProviderLink.status == LinkStatus.deleted.value,
-            )
+            .where(erased, ProviderLink.record_id == record.id)
             .values(
                 status=LinkStatus.synced.value,
                 confirmed_hash=record.content_hash,
@@ -435,6 +447,10 @@ async def _blank_guests(session: AsyncSession, record_ids: list[int]) -> int:
             .execution_options(synchronize_session=False)
         )
     await session.flush()
+    for provider in providers:
+        again = [record_id for record_id, p in never if p == provider]
+        if again:
+            await enqueue(session, again, [provider])
     return len(records)
 
 

@@ -212,3 +212,38 @@ async def test_erasure_needs_a_person_its_key_and_an_ops_key(db_url) -> None:
     assert no_key.status_code == 503 and "ERASURE_HASH_KEY" in no_key.json()["error"]
     assert bad.status_code == 422 and bad.json()["field"] == "email"
     assert forbidden.status_code == 403
+
+
+async def test_a_guest_erased_before_their_enquiry_was_sent_is_never_sent(db_url) -> None:
+    from app.providers.mock import Faults
+
+    settings = make_settings(
+        db_url,
+        erasure_hash_key=HASH_KEY,
+        sync_wait_seconds=0.5,
+        bulk=BulkSettings(_env_file=None, wait_seconds=30, poll_interval=0.05),  # type: ignore[call-arg]
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        mock = app.state.services.providers["mock"]
+        async with api(app, SYNC_KEY) as website, api(app, OPS_KEY) as ops:
+            await website.post("/api/crm/sync/property", json={"propertyId": "p1", "title": "Barn"})
+            # The CRM is busy: the enquiry's create waits (a 429, retried in a minute).
+            mock.faults = Faults(mode="rate_limit", count=1, retry_after=60)
+            enquiry = {"enquiryId": "e1", "propertyId": "p1", "message": "May?", **GUEST}
+            assert (await website.post("/api/crm/sync/enquiry", json=enquiry)).status_code == 202
+            mock.faults = Faults()
+
+            erased = await ops.post("/api/crm/erase", json={"email": "gus.g@example.com"})
+
+            assert erased.status_code == 200, erased.text
+
+            async def created_blank() -> None:
+                assert mock.store.get(("enquiry", "e1")) == {
+                    "enquiryId": "e1",
+                    "propertyId": "p1",
+                    "message": "May?",
+                }
+
+            await eventually(created_blank)
+        assert await occurrences(app, GUS) == []
