@@ -149,7 +149,9 @@ async def accept(
             result.stored[index] = Stored(record_id, eid, m.digest, m.changed)
         (resync if m.only_id else plain).append(record_id)
     # A deleted record sent again is back: created anew at every provider, whatever they had.
-    revived = await _undelete(session, [stored[eid][0] for eid in merged if eid in stored])
+    revived = await _undelete(
+        session, [stored[eid][0] for eid in merged if eid in stored and stored[eid][3]]
+    )
     plain, resync = [i for i in plain if i not in revived], [i for i in resync if i not in revived]
     groups = ((plain, False, force), (resync, True, force), (revived, True, True))
     for ids, retry, forced in groups:
@@ -201,7 +203,7 @@ class _Merged:
     indexes: list[int]
 
 
-StoredRow = tuple[int, dict[str, Any], str]  # records.id, data, content_hash
+StoredRow = tuple[int, dict[str, Any], str, bool]  # records.id, data, content_hash, deleted
 
 
 async def _lock_stored(
@@ -209,12 +211,19 @@ async def _lock_stored(
 ) -> dict[str, StoredRow]:
     """The stored snapshots, locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
     writers) so a concurrent accept of the same record merges after us, not over us."""
-    stmt = select(Record.id, Record.external_id, Record.data, Record.content_hash).where(
-        Record.kind == kind.value, Record.external_id.in_(list(external_ids))
-    )
+    stmt = select(
+        Record.id,
+        Record.external_id,
+        Record.data,
+        Record.content_hash,
+        Record.deleted_at.is_not(None),
+    ).where(Record.kind == kind.value, Record.external_id.in_(list(external_ids)))
     if is_postgres(session):
         stmt = stmt.with_for_update()
-    return {eid: (rid, data, digest) for rid, eid, data, digest in await session.execute(stmt)}
+    return {
+        eid: (rid, data, digest, bool(deleted))
+        for rid, eid, data, digest, deleted in await session.execute(stmt)
+    }
 
 
 def _merge(
@@ -324,7 +333,8 @@ _UPDATE_RECORD = (
 
 
 async def _undelete(session: AsyncSession, record_ids: list[int]) -> list[int]:
-    """Clear the deleted marker of those of these records that had one; returns their ids."""
+    """Clear the deleted marker of these (deleted) records; returns their ids. No statement at
+    all for the usual accept, where none was deleted."""
     if not record_ids:
         return []
     revived = await session.scalars(
