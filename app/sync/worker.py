@@ -352,7 +352,8 @@ class Worker(Poller):
                 data=record.data,
                 crm_id=link.crm_id,
                 parent_crm_id=parent_ids.get(parent) if parent else None,  # type: ignore[arg-type]
-                idempotency_key=f"{provider.name}-{job.id}-{operation.value}",
+                # Per CRM object: a record deleted, sent again and deleted again is a new delete.
+                idempotency_key=f"{provider.name}-{job.id}-{operation.value}-{link.crm_id}",
                 operation=operation,
             )
             to_send.append((item, delivery))
