@@ -22,7 +22,7 @@ from app.records import content_hash
 from app.webhooks import models as webhook_models  # noqa: F401
 from bench.common import fresh_database, say
 
-TARGET = {"name": "Zed Target", "email": "zed.target@example.com", "phone": "+447700900777"}
+TARGET = {"name": "Zed Target", "email": "zed.target@example.com", "phone": "+447911123456"}
 
 
 def _person(n: int) -> dict[str, Any]:
