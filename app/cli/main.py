@@ -10,10 +10,10 @@ import signal
 import typer
 
 from app.cli import ops as ops_cli
-from app.cli.common import load_settings
+from app.cli.common import Typer, load_settings
 from app.cli.webhooks import events_cli, stripe_cli
 
-cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
+cli = Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events", no_args_is_help=True)
 cli.add_typer(stripe_cli, name="stripe", no_args_is_help=True)
 log = logging.getLogger("app.cli")
