@@ -20,6 +20,7 @@ async def test_a_batch_is_one_info_line_with_its_counts(caplog: pytest.LogCaptur
     mock = MockProvider(seed=1)
     await mock.deliver(Kind.owner, owners(*(f"u{n}" for n in range(300))))
     mock.faults = Faults(mode="reject", count=1)
+    caplog.clear()  # only the next batch's lines
 
     with caplog.at_level(logging.INFO, logger="app.providers.mock"):
         await mock.deliver(Kind.owner, owners("u0", "u1", "u2", "new"))
@@ -31,6 +32,7 @@ async def test_a_batch_is_one_info_line_with_its_counts(caplog: pytest.LogCaptur
 
 async def test_each_record_is_a_debug_line(caplog: pytest.LogCaptureFixture) -> None:
     mock = MockProvider(seed=1)
+    caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="app.providers.mock"):
         await mock.deliver(Kind.owner, owners("u1", "u2"))
 
