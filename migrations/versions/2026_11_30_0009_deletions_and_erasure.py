@@ -1,8 +1,8 @@
 """deletions and erasure: deleted markers on records and the internal CRM's tables, the
 operation of an outbox job, and the erasure runs (their audit rows)
 
-Revision ID: 0007_delete
-Revises: 0006
+Revision ID: 0009_delete
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0007_delete"
-down_revision = "0006"
+revision = "0009_delete"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
