@@ -112,11 +112,15 @@ class Provider(ABC):
         """Write a batch of one kind; one outcome per delivery, same order. May raise
         ProviderError for the whole batch (timeouts, 429, 5xx on a batch call)."""
 
-    @abstractmethod
     async def delete(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Remove a batch of one kind (each delivery's `operation` is `delete` or `erase`); one
         outcome per delivery, same order, with action `delete`. A record the CRM no longer has
-        counts as deleted. May raise ProviderError for the whole batch, like `deliver`."""
+        counts as deleted. May raise ProviderError for the whole batch, like `deliver`.
+
+        Every adapter here implements it; a provider without one refuses each record (a
+        permanent failure, visible in the log and the status), never pretends it is gone."""
+        error = ProviderError(FailureKind.rejected, f"{self.name} cannot delete records")
+        return [Outcome.failed(error, Action.delete) for _ in deliveries]
 
     async def check(self) -> bool:
         """Whether the CRM answers with our credentials."""

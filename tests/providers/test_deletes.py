@@ -236,3 +236,19 @@ async def test_treadsoft_refusing_a_delete_is_rejected_and_a_5xx_retried(treadso
     assert refused.error is not None and refused.error.kind is FailureKind.rejected
     assert refused.error.message == "TreadSoft 409: contact has open bookings"
     assert down.error is not None and down.error.kind is FailureKind.transient
+
+
+async def test_a_provider_without_a_delete_path_refuses_instead_of_pretending() -> None:
+    from app.providers.base import Outcome, Provider
+
+    class Plain(Provider):
+        name = "plain"
+
+        async def deliver(self, kind: Kind, deliveries: Any) -> list[Outcome]:
+            return []
+
+    [outcome] = await Plain().delete(Kind.owner, [removing(Kind.owner, "u1", {}, crm_id="1")])
+
+    assert outcome.error is not None and outcome.error.kind is FailureKind.rejected
+    assert outcome.action is Action.delete
+    assert outcome.error.message == "plain cannot delete records"
