@@ -14,7 +14,7 @@ from app.db import engine_for, make_sessionmaker
 from app.errors import install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
-from app.ops.erase import ErasureRunner, Erasures
+from app.ops.erase_runs import ErasureRunner, Erasures
 from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
 from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for

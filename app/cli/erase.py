@@ -38,13 +38,8 @@ def erase(
     async def main() -> dict[str, Any]:
         from app.db import transaction
         from app.main import open_services
-        from app.ops.erase import (
-            EraseRequest,
-            ErasureRunner,
-            create_erasure,
-            describe,
-            get_erasure,
-        )
+        from app.ops.erase import EraseRequest, create_erasure, describe, get_erasure
+        from app.ops.erase_runs import ErasureRunner
 
         async with open_services(settings, with_loops=worker) as services:
             runner = ErasureRunner(services.sessions, settings, notifier=services.notifier)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import OpsAuth, ServicesDep
-from app.ops.erase import EraseAnswer, EraseRequest, Erasures, describe, get_erasure
+from app.ops.erase import EraseAnswer, EraseRequest, describe, get_erasure
+from app.ops.erase_runs import Erasures
 from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm", tags=["erase"], dependencies=[OpsAuth])
