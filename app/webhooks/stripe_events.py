@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app import money
+
 SOURCE = "stripe"
 
 CHECKOUT_COMPLETED = "checkout.session.completed"
@@ -60,12 +62,6 @@ BILLING_CYCLES = {
     "monthly": "monthly",
     "month": "monthly",
 }
-# Amounts in these currencies are whole units; in all others, hundredths.
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv"}
-    | {"xaf", "xof", "xpf"}
-)
-SYMBOLS = {"gbp": "£", "eur": "€", "usd": "$"}
 FOLLOW_UP_AFTER = timedelta(days=1)  # a high-priority note's reminder, from the event's time
 
 
@@ -149,19 +145,15 @@ def _when(value: Any) -> str | None:
 
 
 def _amount(minor: Any, currency: str | None) -> float | None:
+    """A Stripe amount (minor units) in major units, by Stripe's currency rules (app.money)."""
     units = _int(minor)
-    if units is None:
-        return None
-    return float(units) if (currency or "") in ZERO_DECIMAL else units / 100
+    return None if units is None else money.amount(units, currency)
 
 
-def _money(amount: float | None, currency: str | None) -> str:
-    if amount is None:
-        return "an unknown amount"
-    code = (currency or "").lower()
-    if code in SYMBOLS:
-        return f"{SYMBOLS[code]}{amount:,.2f}"
-    return f"{amount:,.2f} {code.upper()}".strip()
+def _currency(obj: dict[str, Any]) -> str | None:
+    """The object's ISO currency code, lower-case as Stripe sends it."""
+    code = _text(obj.get("currency"))
+    return code.lower() if code and len(code) == 3 else None
 
 
 def _metadata_owner(metadata: dict[str, Any]) -> str | None:
@@ -262,7 +254,7 @@ def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effe
     session = _obj(event)
     if session.get("mode") != "subscription":
         return Effects(ignore=f"checkout session in {session.get('mode')} mode: not a membership")
-    currency = _text(session.get("currency"))
+    currency = _currency(session)
     membership: dict[str, Any] = {
         "status": "active",
         **_stripe_ids(ref),
@@ -271,7 +263,7 @@ def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effe
     }
     price = _amount(session.get("amount_total"), currency)
     if price is not None:
-        membership["price"] = price
+        membership.update(price=price, currency=currency)
     return Effects(membership=membership, owner_status="active")
 
 
@@ -349,13 +341,13 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     invoice = _obj(event)
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
-    currency = _text(invoice.get("currency"))
+    currency = _currency(invoice)
     paid = _amount(invoice.get("amount_paid"), currency)
     membership: dict[str, Any] = {"status": "active", **_stripe_ids(ref)}
     if paid:
         transitions = _dict(invoice.get("status_transitions"))
         membership["lastPaymentDate"] = _when(transitions.get("paid_at")) or _when(event["created"])
-        membership["lastPaymentAmount"] = paid
+        membership.update(lastPaymentAmount=paid, currency=currency)
     found = Effects(membership=membership, owner_status="active")
     if invoice.get("billing_reason") == "subscription_cycle":
         invoice_id = _id(invoice.get("id")) or event["id"]
@@ -368,7 +360,7 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
                 f"activity_renewal_{invoice_id}",
                 "subscription_renewed",
                 "Membership renewed",
-                f"Renewal payment of {_money(paid, currency)} received "
+                f"Renewal payment of {money.format_money(paid, currency)} received "
                 f"(subscription {ref.subscription_id}, invoice {invoice_id}).",
                 {
                     "invoiceId": invoice_id,
@@ -385,12 +377,12 @@ def _invoice_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     invoice = _obj(event)
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
-    currency = _text(invoice.get("currency"))
+    currency = _currency(invoice)
     due = _amount(invoice.get("amount_due"), currency)
     attempt = _int(invoice.get("attempt_count"))
     what = "Renewal" if invoice.get("billing_reason") == "subscription_cycle" else "Membership"
     content = (
-        f"{what} payment of {_money(due, currency)} failed"
+        f"{what} payment of {money.format_money(due, currency)} failed"
         + (f" (attempt {attempt})" if attempt else "")
         + f" for subscription {ref.subscription_id}, invoice {invoice.get('id')}. "
         "Owner suspended until it is paid: follow up."
@@ -404,7 +396,7 @@ def _invoice_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
 
 
 def _payment_facts(intent: dict[str, Any]) -> tuple[float | None, str | None, dict[str, Any]]:
-    currency = _text(intent.get("currency"))
+    currency = _currency(intent)
     received = _int(intent.get("amount_received"))
     amount = _amount(received if received else intent.get("amount"), currency)
     metadata = _dict(intent.get("metadata"))
@@ -423,7 +415,7 @@ def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effec
     amount, currency, facts = _payment_facts(intent)
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
-    details = f"Payment of {_money(amount, currency)} received" + (
+    details = f"Payment of {money.format_money(amount, currency)} received" + (
         f" for booking {booking}" + (f" ({kind})" if kind else "") if booking else ""
     )
     activity = _activity(
@@ -451,7 +443,7 @@ def _payment_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     facts["errorMessage"] = message
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
-    what = f"Payment of {_money(amount, currency)}" + (
+    what = f"Payment of {money.format_money(amount, currency)}" + (
         f" for booking {booking}" + (f" ({kind})" if kind else "") if booking else ""
     )
     activity = _activity(
