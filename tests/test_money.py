@@ -10,8 +10,25 @@ import pytest
 from app.money import amount, exponent, format_money, from_minor
 
 # Stripe's documented lists, as its currencies page gives them.
-STRIPE_ZERO_DECIMAL = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
-STRIPE_THREE_DECIMAL = "BHD JOD KWD OMR TND".split()
+STRIPE_ZERO_DECIMAL = [
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "JPY",
+    "KMF",
+    "KRW",
+    "MGA",
+    "PYG",
+    "RWF",
+    "UGX",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+]
+STRIPE_THREE_DECIMAL = ["BHD", "JOD", "KWD", "OMR", "TND"]
 
 
 @pytest.mark.parametrize("code", STRIPE_ZERO_DECIMAL)
