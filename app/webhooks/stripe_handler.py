@@ -29,6 +29,7 @@ from app.sync.accept import accept_one, load_record
 from app.webhooks.inbox import Handled, Incoming, requeue_waiting_for
 from app.webhooks.models import EventStatus, StripeOwnerState, WebhookEvent
 from app.webhooks.stripe_events import HANDLED, SOURCE, EventError, effects, parse_event, refs
+from app.webhooks.stripe_order import Mark, Watermarks, mark_of
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +121,17 @@ async def _lock_state(session: AsyncSession, owner_id: str) -> StripeOwnerState:
 
 
 def _newer(
-    state: StripeOwnerState,
-    scope: str,
-    fields: dict[str, Any],
-    created: int,
-    event_id: str,
-    stale: list[str],
+    watermarks: Watermarks, scope: str, fields: dict[str, Any], mark: Mark, stale: list[str]
 ) -> dict[str, Any]:
-    """The fields no newer event has set (ties apply: same-second events keep arrival order),
-    recording this event as their setter."""
-    applied = dict(state.applied or {})
+    """The fields no newer event has set (stripe_order's rules), recording this event as
+    their setter; the others are named in `stale`."""
     fresh: dict[str, Any] = {}
     for name, value in fields.items():
         key = f"{scope}.{name}"
-        mark = applied.get(key)
-        if mark is not None and int(mark[0]) > created:
+        if watermarks.take(key, mark):
+            fresh[name] = value
+        else:
             stale.append(key)
-            continue
-        fresh[name] = value
-        applied[key] = [created, event_id]
-    state.applied = applied
     return fresh
 
 
@@ -179,23 +171,23 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
         return Applied(EventStatus.ignored, found.ignore, owner_id=owner_id)
 
     providers, region = settings.providers, settings.phone_default_region
-    created, event_id = int(event["created"]), str(event["id"])
+    event_id = str(event["id"])
+    mark = mark_of(event, about.subscription_id)
     outcome = Applied(EventStatus.processed, owner_id=owner_id)
     state = await _lock_state(session, owner_id)
+    watermarks = Watermarks(state.applied)
 
     # Parent first, then children (the owner's jobs, then the membership's, then the notes'):
     # the order the delivery worker locks jobs in when it wakes a parent's children.
     if found.owner_status:
-        status = _newer(
-            state, "owner", {"status": found.owner_status}, created, event_id, outcome.stale
-        )
+        status = _newer(watermarks, "owner", {"status": found.owner_status}, mark, outcome.stale)
         if status:
             values = _fields(Owner, {"userId": owner_id, **status})
             _, queued = await accept_one(session, Kind.owner, values, providers, region)
             outcome.enqueued += queued
             outcome.changes.append(f"owner {found.owner_status}")
 
-    membership = _newer(state, "membership", found.membership, created, event_id, outcome.stale)
+    membership = _newer(watermarks, "membership", found.membership, mark, outcome.stale)
     if found.count_failure and event_id not in (state.counted_failures or []):
         stored = await load_record(session, Kind.membership, owner_id)
         count = int((stored.data if stored else {}).get("paymentFailureCount") or 0)
@@ -217,6 +209,7 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
         if items:
             outcome.changes.append(f"{len(items)} {kind.value}{'s' if len(items) > 1 else ''}")
 
+    state.applied = watermarks.to_json()
     state.updated_at = utcnow()
     # Events waiting for this owner, or naming only this customer (its membership now says
     # whose it is), can be applied now.
