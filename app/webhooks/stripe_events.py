@@ -53,6 +53,7 @@ SUBSCRIPTION_STATUS = {
     "incomplete": "inactive",  # first payment not made yet
     "incomplete_expired": "expired",
 }
+SETTLED_INVOICE = frozenset({"paid", "void"})  # an invoice in these owes nothing
 PLAN_TIERS = ("bronze", "silver", "gold")
 BILLING_CYCLES = {
     "annual": "annual",
@@ -182,12 +183,15 @@ def refs(event: dict[str, Any]) -> Refs:
     return Refs(owner, _id(obj.get("customer")), subscription)
 
 
-def effects(event: dict[str, Any], owner_id: str) -> Effects:
-    """The event's meaning for `owner_id` (already resolved)."""
+def effects(event: dict[str, Any], owner_id: str, current: dict[str, Any] | None = None) -> Effects:
+    """The event's meaning for `owner_id` (already resolved). `current` is the event's object
+    as Stripe has it now (stripe_fetch), if it was read: state (statuses, dates, amounts) is
+    then taken from it; facts (notes, activities, a failed payment counted) always come from
+    the event itself, so a repeat of the event records the same facts."""
     handler = _HANDLERS.get(event["type"])
     if handler is None:
         return Effects(ignore=f"event type {event['type']} is not handled")
-    return handler(event, owner_id, refs(event))
+    return handler(event, owner_id, refs(event), current or _obj(event))
 
 
 # -- the mapping, one function per event family -----------------------------------------------
@@ -250,8 +254,9 @@ def _activity(
     }
 
 
-def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    session = _obj(event)
+def _checkout_completed(
+    event: dict[str, Any], owner_id: str, ref: Refs, session: dict[str, Any]
+) -> Effects:
     if session.get("mode") != "subscription":
         return Effects(ignore=f"checkout session in {session.get('mode')} mode: not a membership")
     currency = _currency(session)
@@ -282,8 +287,9 @@ def _period(subscription: dict[str, Any]) -> tuple[int | None, int | None]:
     return start, end
 
 
-def _subscription_changed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    sub = _obj(event)
+def _subscription_changed(
+    event: dict[str, Any], owner_id: str, ref: Refs, sub: dict[str, Any]
+) -> Effects:
     stripe_status = str(sub.get("status") or "")
     status = SUBSCRIPTION_STATUS.get(stripe_status)
     if status is None:
@@ -311,8 +317,9 @@ def _subscription_changed(event: dict[str, Any], owner_id: str, ref: Refs) -> Ef
     return Effects(membership=membership)
 
 
-def _subscription_deleted(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    sub = _obj(event)
+def _subscription_deleted(
+    event: dict[str, Any], owner_id: str, ref: Refs, sub: dict[str, Any]
+) -> Effects:
     when = _when(sub.get("ended_at")) or _when(event["created"])
     cancelled = _when(sub.get("canceled_at")) or when
     tier = _plan(_dict(sub.get("metadata"))).get("planTier")
@@ -337,8 +344,9 @@ def _subscription_deleted(event: dict[str, Any], owner_id: str, ref: Refs) -> Ef
     )
 
 
-def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    invoice = _obj(event)
+def _invoice_paid(
+    event: dict[str, Any], owner_id: str, ref: Refs, invoice: dict[str, Any]
+) -> Effects:
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
     currency = _currency(invoice)
@@ -373,8 +381,10 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     return found
 
 
-def _invoice_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    invoice = _obj(event)
+def _invoice_failed(
+    event: dict[str, Any], owner_id: str, ref: Refs, now: dict[str, Any]
+) -> Effects:
+    invoice = _obj(event)  # the note tells what failed then, whatever happened since
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
     currency = _currency(invoice)
@@ -389,7 +399,8 @@ def _invoice_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     )
     return Effects(
         membership=_stripe_ids(ref),
-        owner_status="suspended",
+        # Read from Stripe since and paid (or voided): nothing is owed, nobody is suspended.
+        owner_status=None if now.get("status") in SETTLED_INVOICE else "suspended",
         count_failure=True,
         notes=[_note(event, owner_id, content)],
     )
@@ -410,8 +421,9 @@ def _payment_facts(intent: dict[str, Any]) -> tuple[float | None, str | None, di
     return amount, currency, {k: v for k, v in facts.items() if v is not None}
 
 
-def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    intent = _obj(event)
+def _payment_succeeded(
+    event: dict[str, Any], owner_id: str, ref: Refs, intent: dict[str, Any]
+) -> Effects:
     amount, currency, facts = _payment_facts(intent)
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
@@ -430,8 +442,9 @@ def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effec
     return Effects(owner_status="active", activities=[activity])
 
 
-def _payment_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    intent = _obj(event)
+def _payment_failed(
+    event: dict[str, Any], owner_id: str, ref: Refs, intent: dict[str, Any]
+) -> Effects:
     amount, currency, facts = _payment_facts(intent)
     error = _dict(intent.get("last_payment_error"))
     message = (

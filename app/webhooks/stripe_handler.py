@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from app.sync.accept import accept_one, load_record
 from app.webhooks.inbox import Handled, Incoming, requeue_waiting_for
 from app.webhooks.models import EventStatus, StripeOwnerState, WebhookEvent
 from app.webhooks.stripe_events import HANDLED, SOURCE, EventError, effects, parse_event, refs
+from app.webhooks.stripe_fetch import Fetched, StripeObjects
 from app.webhooks.stripe_order import Mark, Watermarks, mark_of
 
 log = logging.getLogger(__name__)
@@ -143,8 +145,15 @@ def _fields(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     return dumped
 
 
-async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settings) -> Applied:
-    """Resolve the event's owner and apply what it means, in the caller's transaction."""
+async def apply_event(
+    session: AsyncSession,
+    row: WebhookEvent,
+    settings: Settings,
+    fetched: Fetched | None = None,
+) -> Applied:
+    """Resolve the event's owner and apply what it means, in the caller's transaction.
+    `fetched`: its subscription or invoice as read from Stripe just before (STRIPE_API_KEY),
+    whose state is applied instead of the payload's."""
     event = parse_event(row.body)
     about = refs(event)
     owner_id = about.owner_id
@@ -166,14 +175,19 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
             f"owner {owner_id} is not known here yet; it is applied once the owner is synced",
             owner_id=owner_id,
         )
-    found = effects(event, owner_id)
+    current = fetched.current if fetched else None
+    found = effects(event, owner_id, current)
     if found.ignore:
         return Applied(EventStatus.ignored, found.ignore, owner_id=owner_id)
 
     providers, region = settings.providers, settings.phone_default_region
     event_id = str(event["id"])
-    mark = mark_of(event, about.subscription_id)
+    mark = mark_of(event, about.subscription_id, current)
     outcome = Applied(EventStatus.processed, owner_id=owner_id)
+    if current is not None:
+        outcome.changes.append("state read from Stripe's API")
+    elif fetched is not None:
+        outcome.changes.append(f"state from the event ({fetched.problem})")
     state = await _lock_state(session, owner_id)
     watermarks = Watermarks(state.applied)
 
@@ -233,14 +247,18 @@ class StripeHandler:
 
     async def handle(self, events: Sequence[WebhookEvent]) -> dict[int, Handled]:
         verdicts: dict[int, Handled] = {}
-        for row in events:
-            verdicts[row.id] = await self._one(row)
+        key = self.settings.stripe_api_key
+        async with StripeObjects(key) if key else nullcontext() as stripe_api:
+            for row in events:
+                verdicts[row.id] = await self._one(row, stripe_api)
         return verdicts
 
-    async def _one(self, row: WebhookEvent) -> Handled:
+    async def _one(self, row: WebhookEvent, stripe_api: StripeObjects | None) -> Handled:
         try:
+            # Read before the transaction: no lock is held while Stripe answers.
+            fetched = await stripe_api.current(parse_event(row.body)) if stripe_api else None
             async with transaction(self.sessions) as session:
-                outcome = await apply_event(session, row, self.settings)
+                outcome = await apply_event(session, row, self.settings, fetched)
         except EventError as exc:  # the stored body is unusable: retrying cannot help
             log.error("stripe event %s failed: %s", row.external_id, exc)
             return Handled(EventStatus.failed, str(exc))
