@@ -78,6 +78,30 @@ TYPE_ORDER = {
     SUBSCRIPTION_DELETED: 6,
 }
 OTHER_TYPES = 5
+# The object attributes rule 5 compares: those a subscription's or invoice's life changes.
+# Only these are kept (an object's other attributes can be personal: names, emails).
+LIFE_ATTRIBUTES = frozenset(
+    {
+        "status",
+        "cancel_at_period_end",
+        "cancel_at",
+        "canceled_at",
+        "ended_at",
+        "trial_start",
+        "trial_end",
+        "current_period_start",
+        "current_period_end",
+        "latest_invoice",
+        "collection_method",
+        "paid",
+        "attempt_count",
+        "attempted",
+        "amount_due",
+        "amount_paid",
+        "amount_remaining",
+        "next_payment_attempt",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +116,7 @@ class Mark:
     stage: int = 0  # its object's stage (STAGES)
     ends_subscription: bool = False
     moment: int | None = None  # the object's own latest timestamp, unix seconds
-    # The object's top-level plain values, and the event's previous_attributes: rule 5.
+    # The object's life attributes, and those in the event's previous_attributes: rule 5.
     state: dict[str, Scalar] = field(default_factory=dict)
     previous: dict[str, Scalar] = field(default_factory=dict)
 
@@ -114,10 +138,13 @@ def _int(value: Any) -> int | None:
 
 
 def _plain(values: Any) -> dict[str, Scalar]:
+    """The life attributes among `values` that are plain values."""
     if not isinstance(values, dict):
         return {}
     return {
-        str(k): v for k, v in values.items() if v is None or isinstance(v, str | int | float | bool)
+        k: v
+        for k, v in values.items()
+        if k in LIFE_ATTRIBUTES and (v is None or isinstance(v, str | int | float | bool))
     }
 
 

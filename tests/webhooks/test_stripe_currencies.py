@@ -186,7 +186,8 @@ async def test_an_amount_reaches_the_internal_crm_and_hubspot_in_its_own_minor_u
     ]
     payment_note = next(n for n in notes if "bk_fx" in n)
     assert f"Payment of {case.shown} received" in payment_note
-    assert f"amount: {case.shown}" in payment_note
+    assert f"<br>amount: {case.major}<br>" in payment_note
+    assert f"<br>currency: {case.currency}<br>" in payment_note
 
 
 def test_the_issues_kuwaiti_dinars_are_thousandths() -> None:

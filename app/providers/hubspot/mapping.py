@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.money import format_money
 from app.records import split_name
 
 # The website ids live in custom properties (README: "HubSpot setup" lists them to create).
@@ -212,21 +211,13 @@ def enquiry_lead(data: dict[str, Any], id_property: str, enquiry_id: str) -> dic
     )
 
 
-def _meta_value(key: str, value: Any, meta: dict[str, Any]) -> Any:
-    """An activity's metadata value as shown; an amount with its currency's own decimals
-    (app.money: Stripe's rules), so 92.000 KWD does not read as 92.0."""
-    if key == "amount" and type(value) in (int, float) and meta.get("currency"):
-        return format_money(value, str(meta["currency"]))
-    return value
-
-
 def note(data: dict[str, Any], note_id: str, *, activity: bool = False) -> dict[str, str]:
     """A note, or an activity written as a note: HubSpot's timeline shows both the same way."""
     if activity:
         title = data.get("title") or data.get("activityType") or "Activity"
         lines = [f"<strong>{title}</strong>", str(data.get("details") or "")]
         meta = data.get("metadata") or {}
-        lines += [f"{k}: {_meta_value(k, v, meta)}" for k, v in sorted(meta.items())]
+        lines += [f"{k}: {v}" for k, v in sorted(meta.items())]
         body = "<br>".join(line for line in lines if line)
         when = epoch_ms(data.get("occurredAt"))
     else:
