@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from app.db import make_engine, make_sessionmaker
+from app.db import engine_for, make_sessionmaker
 from app.errors import install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
@@ -18,6 +18,7 @@ from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its t
 from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for
 from app.pull.webhook import HubSpotHandler
+from app.redaction import Redactor, secret_values
 from app.routers import bulk, crm, health, logs, metrics, mock, pull, status, sync, webhooks
 from app.runtime import Poller, Services
 from app.settings import Settings
@@ -64,7 +65,7 @@ def background_loops(services: Services, *, concurrency: int = 4) -> list[Poller
 @asynccontextmanager
 async def open_services(settings: Settings, *, with_loops: bool) -> AsyncIterator[Services]:
     """Engine, providers and (optionally) the background loops, closed in reverse on exit."""
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     sessions = make_sessionmaker(engine)
     providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
     services = Services(settings=settings, engine=engine, sessions=sessions, providers=providers)
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Keeps CRMs in step with the holiday-rental website.",
         lifespan=lifespan,
     )
-    install_handlers(app)
+    install_handlers(app, Redactor(secret_values(settings)))
     app.add_middleware(RequestIdMiddleware)
     for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm):
         for router in module.routers:

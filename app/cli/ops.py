@@ -212,12 +212,12 @@ def retry(
     quiet_logs(settings, verbose=False)
 
     async def main() -> int:
-        from app.db import make_engine, make_sessionmaker, transaction
+        from app.db import engine_for, make_sessionmaker, transaction
         from app.ops.logs import check_provider, parse_kind, retry_jobs
 
         kind = parse_kind(entity_type, "--entity-type")
         check_provider(provider, settings.providers, "--provider")
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 return await retry_jobs(
@@ -253,7 +253,7 @@ def logs(
     quiet_logs(settings, verbose=False)
 
     async def main() -> tuple[list[dict[str, Any]], str | None]:
-        from app.db import make_engine, make_sessionmaker
+        from app.db import engine_for, make_sessionmaker
         from app.models import LogStatus
         from app.ops.logs import (
             LogFilter,
@@ -275,7 +275,7 @@ def logs(
             limit=limit,
             before=decode_cursor(cursor) if cursor else None,
         )
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with make_sessionmaker(engine)() as session:
                 page = await find_logs(session, wanted)
@@ -328,7 +328,7 @@ def purge_logs(
     quiet_logs(settings, verbose=False)
 
     async def main() -> tuple[int, int]:
-        from app.db import make_engine, make_sessionmaker, utcnow
+        from app.db import engine_for, make_sessionmaker, utcnow
         from app.errors import InvalidInput
         from app.ops.logs import count_older, parse_age
         from app.ops.logs import purge_logs as purge
@@ -337,7 +337,7 @@ def purge_logs(
             cutoff = utcnow() - parse_age(older_than, "--older-than")
         except OverflowError:
             raise InvalidInput("--older-than", f"{older_than!r} reaches before year 1") from None
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         sessions = make_sessionmaker(engine)
         try:
             async with sessions() as session:

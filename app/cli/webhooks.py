@@ -25,7 +25,7 @@ class StatusOpt(StrEnum):
 
 
 def _replay(source: str | None, status: StatusOpt | None, ids: list[int] | None) -> None:
-    from app.db import make_engine, make_sessionmaker, transaction
+    from app.db import engine_for, make_sessionmaker, transaction
     from app.webhooks import inbox
     from app.webhooks.models import EventStatus
 
@@ -34,7 +34,7 @@ def _replay(source: str | None, status: StatusOpt | None, ids: list[int] | None)
     settings = load_settings()
 
     async def main() -> int:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 return await inbox.replay(
@@ -55,14 +55,14 @@ def _list(source: str | None, status: StatusOpt | None, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from app.db import make_engine, make_sessionmaker
+    from app.db import engine_for, make_sessionmaker
     from app.webhooks import inbox
     from app.webhooks.models import EventStatus
 
     settings = load_settings()
 
     async def main() -> list[tuple[str, ...]]:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with make_sessionmaker(engine)() as session:
                 rows = await inbox.list_events(
