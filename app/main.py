@@ -22,6 +22,7 @@ from app.redaction import Redactor, secret_values
 from app.routers import bulk, crm, health, logs, metrics, mock, pull, status, sync, webhooks
 from app.runtime import Poller, Services
 from app.settings import Settings
+from app.sync.heartbeat import Heartbeat
 from app.sync.worker import Worker
 from app.webhooks.inbox import Handler, InboxProcessor
 from app.webhooks.stripe_handler import StripeHandler
@@ -38,10 +39,12 @@ def inbox_handlers(services: Services) -> list[Handler]:
     return handlers
 
 
-def background_loops(services: Services, *, concurrency: int = 4) -> list[Poller]:
-    """The delivery worker, the webhook inbox and the pull schedule, wired to wake each other:
-    accepting a record wakes the worker, a webhook wakes the inbox, applied events wake the
-    worker again."""
+def background_loops(
+    services: Services, *, concurrency: int = 4, role: str = "serve"
+) -> list[Poller]:
+    """The delivery worker, the webhook inbox, the pull schedule and the worker's heartbeat
+    (as `role`), wired to wake each other: accepting a record wakes the worker, a webhook wakes
+    the inbox, applied events wake the worker again."""
     settings = services.settings
     worker = Worker(
         services.sessions,
@@ -57,14 +60,18 @@ def background_loops(services: Services, *, concurrency: int = 4) -> list[Poller
         on_enqueued=worker.wake,
     )
     schedule = PullScheduler(services.sessions, services.providers, settings)
+    heartbeat = Heartbeat(services.sessions, role=role, providers=list(services.providers))
     services.wake_delivery, services.wake_inbox = worker.wake, inbox.wake
     services.loops = {"worker": worker, "inbox": inbox, "schedule": schedule}
-    return [worker, inbox, schedule]
+    return [worker, inbox, schedule, heartbeat]
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, *, with_loops: bool) -> AsyncIterator[Services]:
-    """Engine, providers and (optionally) the background loops, closed in reverse on exit."""
+async def open_services(
+    settings: Settings, *, with_loops: bool, role: str = "serve"
+) -> AsyncIterator[Services]:
+    """Engine, providers and (optionally) the background loops, their heartbeat saying `role`,
+    closed in reverse on exit."""
     engine = engine_for(settings)
     sessions = make_sessionmaker(engine)
     providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
@@ -72,7 +79,7 @@ async def open_services(settings: Settings, *, with_loops: bool) -> AsyncIterato
     stop = asyncio.Event()
     tasks = []
     if with_loops:
-        for loop in background_loops(services):
+        for loop in background_loops(services, role=role):
             tasks.append(asyncio.create_task(loop.run(stop), name=loop.label))
     try:
         yield services

@@ -4,11 +4,12 @@ directly (the same service code as the API; no API key needed, DATABASE_URL is t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +25,10 @@ from rich.table import Table
 
 from app.cli.common import fail, load_settings, quiet_logs
 from app.errors import AppError
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.sync.heartbeat import WorkerHeartbeat
 
 log = logging.getLogger("app.cli")
 
@@ -64,10 +69,13 @@ def bulk(
     only_failed: bool = typer.Option(False, "--only-failed", help="only what a provider failed"),
     force: bool = typer.Option(False, "--force", help="send even what a CRM already confirmed"),
     provider: str | None = typer.Option(None, "--provider", help="one configured provider"),
-    worker: bool = typer.Option(
-        True,
+    worker: bool | None = typer.Option(
+        None,
         "--worker/--no-worker",
-        help="also deliver from this process (--no-worker when `crm-sync worker`s run)",
+        help="deliver from this process too, or leave delivery to running workers "
+        "(default: this process delivers only if no `crm-sync serve` or `crm-sync worker` "
+        "is running against the database)",
+        show_default=False,
     ),
     resume: str | None = typer.Option(None, "--resume", help="resume this bulk run here"),
     as_json: bool = typer.Option(False, "--json", help="print the final answer as JSON"),
@@ -75,15 +83,18 @@ def bulk(
 ) -> None:
     """Resync stored records in bulk, with a live progress bar.
 
-    Runs here, against the database: queues the jobs in chunks and (by default) delivers them
-    from this process too. Exits 1 when some deliveries failed. Interrupted, the run is resumed
-    by any running API process (or `--resume BULK_ID`).
+    Runs here, against the database: queues the jobs in chunks and waits for their delivery.
+    A running `crm-sync serve` or `crm-sync worker` delivers them (so the counts are that
+    worker's, to the CRMs it holds); with none running, this process delivers them itself.
+    Exits 1 when some deliveries failed. Interrupted, the run is resumed by any running API
+    process (or `--resume BULK_ID`).
     """
     settings = load_settings()
     # Each failed delivery is a warning line in the service's log; here the progress bar, the
     # table and `crm-sync logs` say it better.
     quiet_logs(settings, verbose, logging.ERROR)
     console = Console(stderr=as_json)
+    deliver_here = _choose_delivery(console, settings, worker)
 
     async def main() -> dict[str, Any]:
         from app.db import transaction
@@ -100,7 +111,7 @@ def bulk(
         )
         from app.records import Kind
 
-        async with open_services(settings, with_loops=worker) as services:
+        async with open_services(settings, with_loops=deliver_here, role="bulk") as services:
             runner = BulkRunner(
                 services.sessions, settings.bulk, kick=services.kick, notifier=services.notifier
             )
@@ -185,6 +196,47 @@ def bulk(
     else:
         _print_results(console, view)
     raise typer.Exit(0 if view["success"] else 1)
+
+
+def _choose_delivery(console: Console, settings: Settings, worker: bool | None) -> bool:
+    """Whether this process delivers the run's jobs, said plainly. Two processes delivering
+    one outbox each to its own mock would split the records between two memories and count
+    creates twice; so by default a running worker delivers, and this process only when none
+    is running."""
+    running = [w for w in asyncio.run(_running_workers(settings)) if w.role != "bulk"]
+    names = ", ".join(w.describe() for w in running)
+    if worker is None:
+        worker = not running
+    say = functools.partial(console.print, soft_wrap=True)  # one line each, whatever the width
+    if worker and running:
+        say(f"delivering from this process and from the running worker(s): {names}")
+    elif worker:
+        say(
+            "no `crm-sync serve` or `crm-sync worker` is running against this database: "
+            "delivering from this process"
+        )
+    elif running:
+        say(f"delivery by the running worker(s): {names}")
+    else:
+        say(
+            "[yellow]--no-worker and no worker is running: the jobs wait until "
+            "`crm-sync serve` or `crm-sync worker` starts[/]"
+        )
+    if worker and "mock" in settings.providers:
+        say("[dim]the mock provider here is this process's own: what it stores ends with it[/]")
+    return worker
+
+
+async def _running_workers(settings: Settings) -> list[WorkerHeartbeat]:
+    from app.db import engine_for, make_sessionmaker
+    from app.sync.heartbeat import live_workers
+
+    engine = engine_for(settings)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await live_workers(session)
+    finally:
+        await engine.dispose()
 
 
 def _print_results(console: Console, view: dict[str, Any]) -> None:

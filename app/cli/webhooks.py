@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import typer
 
-from app.cli.common import fail, load_settings
+from app.cli.common import Typer, fail, load_settings
 
 
 class SourceOpt(StrEnum):
@@ -95,8 +95,8 @@ def _list(source: str | None, status: StatusOpt | None, limit: int) -> None:
 STATUS_HELP = "received, processed, failed, unmatched or ignored"
 IDS_HELP = "an event's row id (the `id` column of `crm-sync events list`); repeatable"
 
-events_cli = typer.Typer(help="The webhook inbox (Stripe and HubSpot): list and replay.")
-stripe_cli = typer.Typer(help="Stripe's events in the webhook inbox: list and replay.")
+events_cli = Typer(help="The webhook inbox (Stripe and HubSpot): list and replay.")
+stripe_cli = Typer(help="Stripe's events in the webhook inbox: list and replay.")
 
 
 @events_cli.command("list")

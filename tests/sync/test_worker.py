@@ -20,6 +20,7 @@ from app.sync.accept import accept_one as accept
 from app.sync.verdicts import backoff
 from app.sync.worker import Worker
 from tests.conftest import drain, make_settings
+from tests.eventually import eventually
 
 OWNER = {"userId": "u1", "name": "Ann", "email": "ann@example.com"}
 
@@ -157,11 +158,14 @@ async def test_queued_changes_fold_into_one_delivery_of_the_latest(pipeline) -> 
 
 async def test_a_change_during_delivery_goes_round_once_more(pipeline) -> None:
     mock = pipeline.providers["mock"]
-    mock.latency = 0.2
+    mock.latency = 1.0
     await sync(pipeline, **OWNER)
     delivering = asyncio.create_task(pipeline.loops["worker"].run_once())
-    await asyncio.sleep(0.1)  # claimed and in flight
-    assert (await job(pipeline)).status == JobStatus.running
+
+    async def in_flight() -> None:
+        assert (await job(pipeline)).status == JobStatus.running
+
+    await eventually(in_flight)  # claimed; the mock takes 1 s to answer
     await sync(pipeline, **{**OWNER, "name": "Ann Later"})
     await delivering
     assert (await job(pipeline)).status == JobStatus.queued
