@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +20,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from app.inputs import MAX_INT32, problem
 
 
 class Kind(StrEnum):
@@ -46,22 +48,39 @@ RecordId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
-Money = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
+MONEY_MAX = 10**12  # NUMERIC(14, 2), the internal CRM's money columns, holds less than this
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON `false` is not a price: pydantic's lax mode would read it as 0.
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true or false")
+    return value
+
+
+def _utc_representable(value: datetime | date) -> datetime | date:
+    # 9999-12-31T23:59:59-14:00 is a valid ISO time but past the last UTC instant Python (and
+    # PostgreSQL's timestamptz) can hold: every store converts to UTC first.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outside the range of times that can be stored") from None
+    return value
+
+
+# Bounded by the internal CRM's columns (providers/internal/models.py): INTEGER and NUMERIC(14,2).
+Money = Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0, lt=MONEY_MAX)]
+Count = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_INT32)]
+Instant = Annotated[datetime, AfterValidator(_utc_representable)]
+When = Annotated[datetime | date, AfterValidator(_utc_representable)]
 
 
 def unstorable(value: Any) -> str | None:
-    """Why a value cannot be stored as JSON or text (None if it can): JSON has no NaN or
-    Infinity but Python's parser accepts them (and 1e400 is inf); PostgreSQL refuses NUL."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "numbers must be finite"
-    if isinstance(value, str) and "\x00" in value:
-        return "text must not contain NUL characters"
-    if isinstance(value, dict):
-        return next((p for k, v in value.items() if (p := unstorable(k) or unstorable(v))), None)
-    if isinstance(value, list):
-        return next((p for v in value if (p := unstorable(v))), None)
-    return None
+    """Why a value cannot be stored as JSON or text (None if it can): non-finite numbers, NUL
+    (PostgreSQL refuses it), lone surrogates, nesting past app.inputs.MAX_DEPTH."""
+    found = problem(value)
+    return found[1] if found else None
 
 
 class _Record(BaseModel):
@@ -72,10 +91,10 @@ class _Record(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_values_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if problem := unstorable(key) or unstorable(value):
-                    raise ValueError(f"{key}: {problem}")
+        # A backstop for records made in code (Stripe effects); bodies from outside are
+        # checked before validation, where the 422 can name the field (app.inputs).
+        if isinstance(data, dict) and (found := problem(data)):
+            raise ValueError(f"{found[0]}: {found[1]}")
         return data
 
 
@@ -95,7 +114,7 @@ class Owner(_Record):
     state: Text | None = None
     postcode: Text | None = None
     country: Text | None = None
-    signupDate: datetime | date | None = None
+    signupDate: When | None = None
     customFields: dict[str, Any] | None = None
 
 
@@ -168,13 +187,13 @@ class Membership(_Record):
     status: MembershipStatus | None = None
     stripeCustomerId: Text | None = None
     stripeSubscriptionId: Text | None = None
-    startDate: datetime | date | None = None
-    endDate: datetime | date | None = None
-    renewalDate: datetime | date | None = None
-    cancelledDate: datetime | date | None = None
-    lastPaymentDate: datetime | date | None = None
+    startDate: When | None = None
+    endDate: When | None = None
+    renewalDate: When | None = None
+    cancelledDate: When | None = None
+    lastPaymentDate: When | None = None
     lastPaymentAmount: Money | None = None
-    nextPaymentDate: datetime | date | None = None
+    nextPaymentDate: When | None = None
     autoRenew: bool | None = None
     paymentFailureCount: Count | None = None
 
@@ -185,7 +204,7 @@ class Note(_Record):
     noteType: Literal["general", "follow_up", "issue", "opportunity"] = "general"
     priority: Literal["low", "medium", "high", "urgent"] = "medium"
     content: Text
-    reminderDate: datetime | date | None = None
+    reminderDate: When | None = None
 
 
 class Activity(_Record):
@@ -196,7 +215,7 @@ class Activity(_Record):
     title: Text | None = None
     details: Text | None = None
     metadata: dict[str, Any] | None = None
-    occurredAt: datetime | None = None
+    occurredAt: Instant | None = None
 
 
 @dataclass(frozen=True, slots=True)

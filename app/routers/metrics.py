@@ -10,17 +10,33 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from app import metrics
 from app.deps import ServicesDep
+from app.runtime import LogThrottle
 
 router = APIRouter(tags=["health"])
 routers = [router]
 log = logging.getLogger(__name__)
+_quiet = LogThrottle(60.0)  # a database outage: one line a minute, not one a scrape
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+class PrometheusText(Response):
+    media_type = CONTENT_TYPE_LATEST
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PrometheusText,
+    responses={
+        200: {
+            "description": "the Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def prometheus(services: ServicesDep) -> Response:
     try:
         async with services.sessions() as session:
             await metrics.read_queue(session, services.settings.providers)
-    except Exception:  # the database is down: still answer what this process counted
-        log.exception("queue metrics unavailable")
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    except Exception as exc:  # the database is down: still answer what this process counted
+        _quiet.exception(log, "queue metrics unavailable", exc)
+    return PrometheusText(generate_latest(REGISTRY))

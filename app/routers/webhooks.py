@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from app.db import transaction
 from app.deps import OpsAuth, ServicesDep
 from app.errors import NotFound
 from app.pull import webhook as hubspot
+from app.routers.body import JsonBodyRoute
+from app.routers.params import Cursor, PageLimit, RowId, Text
 from app.webhooks import inbox
 from app.webhooks.models import EventStatus
 from app.webhooks.service import (
@@ -26,10 +28,14 @@ from app.webhooks.service import (
     show_event,
 )
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
-ops_router = APIRouter(prefix="/api/webhooks/events", tags=["webhooks"], dependencies=[OpsAuth])
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], route_class=JsonBodyRoute)
+ops_router = APIRouter(
+    prefix="/api/webhooks/events",
+    tags=["webhooks"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+)
 routers = [router, ops_router]
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="our row id of the event")]
 
 
 class HubSpotReceived(BaseModel):
@@ -94,14 +100,12 @@ async def events(
     source: Source | None = None,
     status: EventStatus | None = None,
     event_type: Annotated[
-        str | None, Query(alias="type", max_length=128, description="e.g. invoice.payment_failed")
+        Text | None, Query(alias="type", description="e.g. invoice.payment_failed")
     ] = None,
-    ownerId: Annotated[str | None, Query(max_length=255)] = None,
-    eventId: Annotated[str | None, Query(max_length=255, description="the source's id")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="nextCursor of the previous page")
-    ] = None,
+    ownerId: Annotated[Text | None, Query(description="the website's user id")] = None,
+    eventId: Annotated[Text | None, Query(description="the source's id")] = None,
+    limit: PageLimit = 50,
+    cursor: Cursor | None = None,
 ) -> EventPage:
     return await list_events(
         services,
@@ -115,13 +119,21 @@ async def events(
     )
 
 
-@ops_router.get("/{id}", response_model=EventDetail, summary="One event (our id), with its body")
+@ops_router.get(
+    "/{id}",
+    response_model=EventDetail,
+    summary="One event (our id), with its body",
+    responses={404: {"description": "no such event"}},
+)
 async def event(id: RowId, services: ServicesDep) -> EventDetail:
     return await show_event(services, id)
 
 
 @ops_router.post(
-    "/{id}/replay", response_model=Replayed, summary="Handle an event again (e.g. unmatched)"
+    "/{id}/replay",
+    response_model=Replayed,
+    summary="Handle an event again (e.g. unmatched)",
+    responses={404: {"description": "no such event"}},
 )
 async def replay(id: RowId, services: ServicesDep) -> Replayed:
     return await replay_event(services, id)

@@ -9,10 +9,11 @@ the older ones (`invoice.subscription`, top-level `current_period_end`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from app.inputs import NOT_JSON, UnreadableJson, loads, problem
 
 SOURCE = "stripe"
 
@@ -70,15 +71,27 @@ FOLLOW_UP_AFTER = timedelta(days=1)  # a high-priority note's reminder, from the
 
 
 class EventError(ValueError):
-    """The body is not a Stripe event we can read."""
+    """The body is not a Stripe event we can read (or store); `field` names where."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# Event times Python and PostgreSQL can both hold (to 9999-12-31), as Unix seconds.
+LAST_SECOND = 253402300799
 
 
 def parse_event(body: bytes | str) -> dict[str, Any]:
-    """The event as a dict, if the body is JSON shaped like a Stripe (snapshot) event."""
+    """The event as a dict, if the body is JSON shaped like a Stripe (snapshot) event whose
+    values can all be stored (app.inputs: no NUL, no lone surrogate, nesting bounded) and whose
+    `created` is a time (https://docs.stripe.com/api/events/object: Unix seconds)."""
     try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise EventError("body: not JSON") from None
+        event = loads(body)
+    except UnreadableJson as exc:
+        raise EventError("body: not JSON" if exc.reason == NOT_JSON else exc.message) from None
+    if found := problem(event):
+        raise EventError(f"{found[0]}: {found[1]}", found[0])
     if not isinstance(event, dict) or event.get("object") != "event":
         raise EventError('body: not a Stripe event (expected "object": "event")')
     for name, kind in (("id", str), ("type", str), ("created", int)):
@@ -87,6 +100,8 @@ def parse_event(body: bytes | str) -> dict[str, Any]:
             raise EventError(f"body: {name} missing or not a {kind.__name__}")
     if len(event["id"]) > 255 or len(event["type"]) > 128:
         raise EventError("body: id or type too long")
+    if not 0 <= event["created"] <= LAST_SECOND:
+        raise EventError("created: not a time (Unix seconds up to 9999-12-31)", "created")
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise EventError("body: data.object missing")

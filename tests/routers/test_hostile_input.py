@@ -97,7 +97,7 @@ async def test_a_deeply_nested_batch_item_is_refused_alone(client) -> None:
     await never_stored(client, "u2")
 
 
-@pytest.mark.parametrize("depth", [900, 1000, 5000])
+@pytest.mark.parametrize("depth", [1000, 5000])
 async def test_a_batch_nested_past_reading_is_a_400(client, depth: int) -> None:
     raw = f'[{{"userId":"u1","customFields":{nested(depth)}}}]'
     response = await client.post("/api/crm/sync/owner/batch", content=raw, headers=JSON)
