@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
     shutil.which("pg_createcluster") is None
     or not os.path.isdir(f"/usr/lib/postgresql/{VERSION}")
     or os.geteuid() != 0,
-    reason="needs root and PostgreSQL's cluster tools (pg_createcluster) to run a throwaway cluster",
+    reason="needs root and pg_createcluster to run a throwaway PostgreSQL cluster",
 )
 
 
