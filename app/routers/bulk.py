@@ -9,10 +9,17 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from app.deps import OpsAuth, ServicesDep
 from app.ops.bulk import BulkRequest, BulkRuns, run_view, status_url
 from app.ops.schemas import BulkStarted, BulkView
+from app.routers.answers import AUTHED, BODY, COMMON, errors
 from app.routers.body import JsonBodyRoute, example_body
 from app.routers.params import PathText
 
-router = APIRouter(prefix="/api/crm/sync", tags=["bulk"], route_class=JsonBodyRoute)
+router = APIRouter(
+    prefix="/api/crm/sync",
+    tags=["bulk"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 
@@ -40,7 +47,6 @@ BulkBody = Annotated[
 
 @router.post(
     "/bulk",
-    dependencies=[OpsAuth],
     status_code=202,
     response_model=BulkStarted | BulkView,
     summary="Resync stored records in bulk",
@@ -50,6 +56,7 @@ BulkBody = Annotated[
             "description": "the run started (or, with ?wait=true, is still going: its progress)",
             "model": BulkStarted | BulkView,
         },
+        **BODY,
     },
 )
 async def start_bulk(
@@ -78,10 +85,9 @@ async def start_bulk(
 
 @router.get(
     "/bulk/{bulkId}",
-    dependencies=[OpsAuth],
     response_model=BulkView,
     summary="A bulk run's progress and results",
-    responses={404: {"description": "no such run"}},
+    responses=errors(404),
 )
 async def bulk_status(bulkId: PathText, services: ServicesDep) -> BulkView:
     async with services.sessions() as session:

@@ -19,17 +19,22 @@ from app.crm.schemas import (
 )
 from app.deps import OpsAuth, SessionDep
 from app.providers.internal.models import ContactStatus, ContactType, EnquiryStatus
+from app.routers.answers import AUTHED, BODY, COMMON, errors
 from app.routers.body import JsonBodyRoute, example_body
 from app.routers.params import PathText, Search, Text
 
 router = APIRouter(
-    prefix="/api/crm", tags=["internal CRM"], dependencies=[OpsAuth], route_class=JsonBodyRoute
+    prefix="/api/crm",
+    tags=["internal CRM"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
 )
 routers = [router]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="items per page")]
 Cursor = Annotated[Text | None, Query(description="nextCursor from the previous page")]
-NOT_FOUND = {404: {"description": "no such contact"}}
+NOT_FOUND = errors(404)
 NoteBody = Annotated[
     NoteIn,
     Body(
@@ -94,7 +99,7 @@ async def get_contact(contact_id: PathText, session: SessionDep) -> ContactDetai
     response_model=NoteOut,
     status_code=status.HTTP_201_CREATED,
     summary="Add a note to a contact",
-    responses=NOT_FOUND,
+    responses=NOT_FOUND | BODY,
 )
 async def add_note(
     contact_id: PathText, body: NoteBody, session: SessionDep, request: Request
@@ -125,7 +130,7 @@ async def list_enquiries(
     "/enquiries/{enquiry_id}",
     response_model=EnquiryOut,
     summary="Move an enquiry's status forward (by CRM id or website enquiry id)",
-    responses={404: {"description": "unknown enquiry"}, 409: {"description": "not forward"}},
+    responses=errors(404, 409) | BODY,
 )
 async def update_enquiry(
     enquiry_id: PathText, body: EnquiryBody, session: SessionDep, request: Request

@@ -24,11 +24,16 @@ from app.ops.logs import (
     retry_jobs,
 )
 from app.ops.schemas import Retried, SyncLogPage
+from app.routers.answers import AUTHED, BODY, COMMON
 from app.routers.body import JsonBodyRoute, example_body
 from app.routers.params import Text
 
 router = APIRouter(
-    prefix="/api/crm/sync", tags=["logs"], dependencies=[OpsAuth], route_class=JsonBodyRoute
+    prefix="/api/crm/sync",
+    tags=["logs"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
 )
 routers = [router]
 
@@ -93,7 +98,9 @@ RetryBody = Annotated[
 ]
 
 
-@router.post("/retry", response_model=Retried, summary="Requeue failed or dead jobs")
+@router.post(
+    "/retry", response_model=Retried, summary="Requeue failed or dead jobs", responses=BODY
+)
 async def retry(body: RetryBody, services: ServicesDep) -> Retried:
     """Matching jobs go back to the queue with their attempts reset; answers how many."""
     kind = parse_kind(body.entityType)

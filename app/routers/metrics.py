@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from app import metrics
@@ -18,20 +18,11 @@ log = logging.getLogger(__name__)
 _quiet = LogThrottle(60.0)  # a database outage: one line a minute, not one a scrape
 
 
-class PrometheusText(Response):
-    media_type = CONTENT_TYPE_LATEST
-
-
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
-    response_class=PrometheusText,
-    responses={
-        200: {
-            "description": "the Prometheus text exposition format",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
-    },
+    response_class=PlainTextResponse,  # documented as text/plain; sent with its version
+    responses={200: {"description": "the Prometheus text exposition format"}},
 )
 async def prometheus(services: ServicesDep) -> Response:
     try:
@@ -39,4 +30,4 @@ async def prometheus(services: ServicesDep) -> Response:
             await metrics.read_queue(session, services.settings.providers)
     except Exception as exc:  # the database is down: still answer what this process counted
         _quiet.exception(log, "queue metrics unavailable", exc)
-    return PrometheusText(generate_latest(REGISTRY))
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -10,10 +10,15 @@ from pydantic import BaseModel, Field
 from app.deps import OpsAuth, ServicesDep
 from app.errors import NotFound
 from app.providers.mock import FaultMode, Faults, MockProvider
+from app.routers.answers import AUTHED, BODY, COMMON, errors
 from app.routers.body import JsonBodyRoute, example_body
 
 router = APIRouter(
-    prefix="/api/crm/mock", tags=["mock"], dependencies=[OpsAuth], route_class=JsonBodyRoute
+    prefix="/api/crm/mock",
+    tags=["mock"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
 )
 routers = [router]
 
@@ -67,7 +72,7 @@ def _view(mock: MockProvider) -> MockState:
     )
 
 
-NOT_CONFIGURED = {404: {"description": "the mock provider is not configured"}}
+NOT_CONFIGURED = errors(404)
 
 
 @router.get(
@@ -81,7 +86,10 @@ async def mock_state(services: ServicesDep) -> MockState:
 
 
 @router.put(
-    "/faults", response_model=MockState, summary="Make the mock misbehave", responses=NOT_CONFIGURED
+    "/faults",
+    response_model=MockState,
+    summary="Make the mock misbehave",
+    responses=NOT_CONFIGURED | BODY,
 )
 async def set_faults(body: FaultsBody, services: ServicesDep) -> MockState:
     mock = _mock(services)

@@ -13,11 +13,16 @@ from app.pull.merge import Strategy
 from app.pull.schemas import LeadPage, PullAnswer
 from app.pull.service import pull, source_for
 from app.records import Instant
+from app.routers.answers import AUTHED, BODY, COMMON, errors
 from app.routers.body import JsonBodyRoute, example_body
 from app.routers.params import Cursor, PageLimit, Search, Text
 
 router = APIRouter(
-    prefix="/api/crm", tags=["pull"], dependencies=[OpsAuth], route_class=JsonBodyRoute
+    prefix="/api/crm",
+    tags=["pull"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
 )
 routers = [router]
 
@@ -49,7 +54,7 @@ PullBody = Annotated[
         "are filled) or `preview` (the same counts, nothing changed). Answers created, updated "
         "and skipped (with reasons) and conflicts; 502 if the CRM failed the pull."
     ),
-    responses={404: {"description": "that provider is not configured"}, 502: {}},
+    responses=errors(404, 502) | BODY,
 )
 async def pull_now(body: PullBody, services: ServicesDep) -> PullAnswer:
     settings = services.settings
