@@ -48,6 +48,11 @@ RecordId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+# Text the internal CRM keeps in a VARCHAR(n) column (providers/internal/models.py): longer is
+# refused at accept, not failed at delivery.
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+StripeId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 MONEY_MAX = 10**12  # NUMERIC(14, 2), the internal CRM's money columns, holds less than this
 
 
@@ -106,13 +111,13 @@ class Owner(_Record):
     email: EmailStr | None = None
     phone: Text | None = None
     companyName: Text | None = None
-    role: Text | None = None
+    role: Label | None = None
     membershipStatus: Text | None = None
     status: Literal["active", "inactive", "suspended", "pending"] | None = None
     address: Text | None = None
     city: Text | None = None
     state: Text | None = None
-    postcode: Text | None = None
+    postcode: Code | None = None
     country: Text | None = None
     signupDate: When | None = None
     customFields: dict[str, Any] | None = None
@@ -127,7 +132,7 @@ class Property(_Record):
     location: Text | None = None
     address: Text | None = None
     city: Text | None = None
-    postcode: Text | None = None
+    postcode: Code | None = None
     country: Text | None = None
     bedrooms: Count | None = None
     bathrooms: Count | None = None
@@ -138,7 +143,7 @@ class Property(_Record):
     )
     rejectionReason: Text | None = None
     slug: Text | None = None
-    plan: Text | None = None
+    plan: Label | None = None
     mainImage: Text | None = None
 
 
@@ -151,7 +156,7 @@ class Enquiry(_Record):
     subject: Text | None = None
     message: Text | None = None
     status: Literal["new", "contacted", "qualified", "converted", "lost"] | None = None
-    source: Text | None = None
+    source: Label | None = None
     checkIn: date | None = None
     checkOut: date | None = None
     guests: Count | None = None
@@ -170,8 +175,8 @@ class Booking(_Record):
     currency: (
         Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)] | None
     ) = None
-    status: Text | None = None
-    paymentStatus: Text | None = None
+    status: Code | None = None
+    paymentStatus: Code | None = None
 
 
 MembershipStatus = Literal[
@@ -182,11 +187,11 @@ MembershipStatus = Literal[
 class Membership(_Record):
     userId: RecordId
     planTier: Literal["bronze", "silver", "gold"] | None = None
-    billingCycle: Text | None = None
+    billingCycle: Code | None = None
     price: Money | None = None
     status: MembershipStatus | None = None
-    stripeCustomerId: Text | None = None
-    stripeSubscriptionId: Text | None = None
+    stripeCustomerId: StripeId | None = None
+    stripeSubscriptionId: StripeId | None = None
     startDate: When | None = None
     endDate: When | None = None
     renewalDate: When | None = None

@@ -128,6 +128,10 @@ async def test_a_deeply_nested_record_is_a_4xx(client, depth: int) -> None:
         ("membership", {"userId": "u1", "paymentFailureCount": 2**40}, "paymentFailureCount"),
         ("owner", {"userId": "u1", "signupDate": "9999-12-31T23:59:59-14:00"}, "signupDate"),
         ("membership", {"userId": "u1", "endDate": "0001-01-01T00:00:00+14:00"}, "endDate"),
+        ("booking", {"bookingId": "b1", "paymentStatus": "x" * 33}, "paymentStatus"),
+        ("owner", {"userId": "u1", "postcode": "x" * 33}, "postcode"),
+        ("enquiry", {"enquiryId": "e1", "source": "x" * 65}, "source"),
+        ("membership", {"userId": "u1", "billingCycle": "x" * 33}, "billingCycle"),
     ],
 )
 async def test_values_the_internal_crm_cannot_store_are_refused_at_accept(
