@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.inputs import NOT_JSON, UnreadableJson, loads, problem
+from app.times import iso
 
 SOURCE = "stripe"
 
@@ -158,9 +159,9 @@ def _int(value: Any) -> int | None:
 def _when(value: Any) -> str | None:
     """A Stripe unix time as ISO 8601 UTC."""
     seconds = _int(value)
-    if seconds is None or seconds <= 0:
+    if seconds is None or not 0 < seconds <= LAST_SECOND:
         return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(seconds, UTC))
 
 
 def _amount(minor: Any, currency: str | None) -> float | None:
@@ -247,7 +248,7 @@ def _note(event: dict[str, Any], owner_id: str, content: str) -> dict[str, Any]:
         "noteType": "issue",
         "priority": "high",
         "content": content,
-        "reminderDate": (created + FOLLOW_UP_AFTER).isoformat().replace("+00:00", "Z"),
+        "reminderDate": iso(created + FOLLOW_UP_AFTER),
         "stripeEventId": event["id"],
     }
 
