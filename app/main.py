@@ -110,7 +110,7 @@ def install_outage_answers(app: FastAPI) -> None:
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         if not is_outage(exc):  # a bug (a constraint, a type): 500, logged with its traceback
-            quiet.exception(log, f"unhandled error on {request.method} {request.url.path}", exc)
+            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
             return ErrorResponse(error_body("internal error"), 500)
         quiet.exception(log, "database unavailable: answering 503", exc)
         return ErrorResponse(

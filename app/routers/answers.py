@@ -21,6 +21,7 @@ class ErrorAnswer(BaseModel):
     field: str | None = Field(None, description="the field at fault (bad input)")
     errors: list[FieldError] | None = Field(None, description="every field at fault (422)")
     limit: int | None = Field(None, description="the limit passed (413)")
+    retryAfter: int | None = Field(None, description="seconds to wait before retrying (503)")
 
 
 _WHY = {
