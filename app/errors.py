@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.redaction import Redactor
+
 log = logging.getLogger(__name__)
 
 
@@ -135,10 +137,14 @@ def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
     ]
 
 
-def install_handlers(app: FastAPI) -> None:
+def install_handlers(app: FastAPI, redactor: Redactor | None = None) -> None:
+    """JSON answers for every error; `redactor` blanks configured secrets from them (a CRM's
+    refusal may quote one)."""
+    scrub = redactor or Redactor(())
+
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        body = jsonable_encoder(error_body(exc.message, **exc.extra))
+        body = scrub.value(jsonable_encoder(error_body(exc.message, **exc.extra)))
         return ErrorResponse(body, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -160,7 +166,7 @@ def install_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
             detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
-        return ErrorResponse(error_body(detail), exc.status_code, headers=headers)
+        return ErrorResponse(error_body(scrub.text(detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.models import JobStatus, SyncJob
+from app.models import BreakerState, JobStatus, ProviderBreaker, SyncJob
 
 JOBS = Counter(
     "crm_sync_jobs",
@@ -48,13 +48,21 @@ QUEUE_DEPTH = Gauge(
 )
 UNSETTLED = Gauge(
     "crm_sync_failed_jobs",
-    "Jobs that need someone (failed: rejected; dead: out of attempts), by provider; database-wide.",
+    "Jobs that need someone (failed: rejected; dead: failing past the retry horizon), "
+    "by provider; database-wide.",
     ["provider", "status"],
 )
 OLDEST_AGE = Gauge(
     "crm_sync_oldest_job_age_seconds",
     "How long the oldest due job has been waiting to be delivered, by provider; database-wide.",
     ["provider"],
+)
+
+BREAKER = Gauge(
+    "crm_sync_breaker_state",
+    "Each provider's circuit breaker: 1 for its current state (closed, open, half_open), else 0; "
+    "database-wide.",
+    ["provider", "state"],
 )
 
 _QUEUED = (JobStatus.queued, JobStatus.running, JobStatus.waiting)
@@ -89,8 +97,22 @@ def count_jobs(provider: str, verdicts: Iterable[tuple[str, str | None]]) -> Non
 
 
 async def read_queue(session: AsyncSession, providers: Sequence[str]) -> None:
-    """Set the queue gauges from one grouped query over unsettled jobs (index on status)."""
+    """Set the queue gauges from one grouped query over unsettled jobs (index on status), and
+    the breaker gauges from the breaker rows."""
     now = utcnow()
+    states = dict(
+        (
+            await session.execute(
+                select(ProviderBreaker.provider, ProviderBreaker.state).where(
+                    ProviderBreaker.provider.in_(list(providers))
+                )
+            )
+        ).all()
+    )
+    for provider in providers:
+        current = states.get(provider, BreakerState.closed.value)
+        for state in BreakerState:
+            BREAKER.labels(provider, state.value).set(1 if state == current else 0)
     rows = await session.execute(
         select(SyncJob.provider, SyncJob.status, func.count(), func.min(SyncJob.run_after))
         .where(SyncJob.status.in_([s.value for s in (*_QUEUED, *_STUCK)]))

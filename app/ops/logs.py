@@ -161,8 +161,8 @@ async def retry_jobs(
     entity_id: str | None = None,
     provider: str | None = None,
 ) -> int:
-    """Requeue failed (rejected) and/or dead (out of attempts) jobs, attempts reset; the worker
-    sends them whatever their link says. Returns how many were requeued."""
+    """Requeue failed (rejected) and/or dead (failing past the retry horizon) jobs, attempts
+    reset; the worker sends them whatever their link says. Returns how many were requeued."""
     now = utcnow()
     stmt = update(SyncJob).where(SyncJob.status.in_(list(statuses)))
     if provider is not None:
@@ -179,6 +179,7 @@ async def retry_jobs(
             status=JobStatus.queued.value,
             attempts=0,
             deferrals=0,
+            failing_since=None,
             run_after=now,
             last_error=None,
             lease_token=None,
