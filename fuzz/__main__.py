@@ -49,7 +49,8 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 60
     raise SystemExit(f"the server did not answer {url}/healthz within {seconds:.0f} s")
 
 
-def schemathesis(url: str, key: str, max_examples: int, seed: int) -> int:
+def schemathesis(url: str, key: str, max_examples: int, seed: int, folder: str) -> int:
+    """One run; its cache goes in `folder`, not the checkout."""
     command = [
         str(BIN / "schemathesis"),
         "run",
@@ -72,7 +73,7 @@ def schemathesis(url: str, key: str, max_examples: int, seed: int) -> int:
         "^/ui",  # the HTML dashboard, if present, is not part of the API document
         "--no-color",
     ]
-    return subprocess.run(command, check=False).returncode
+    return subprocess.run(command, check=False, cwd=folder).returncode
 
 
 def main() -> int:
@@ -107,7 +108,7 @@ def main() -> int:
                 failed = 0
                 for name, key in (("ops", OPS_KEY), ("sync", SYNC_KEY)):
                     print(f"== schemathesis with the {name} key", flush=True)
-                    failed |= schemathesis(url, key, max_examples, seed)
+                    failed |= schemathesis(url, key, max_examples, seed, folder)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
