@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,8 @@ class Settings(_Env):
     phone_default_region: str = "GB"
     public_base_url: AnyHttpUrl | None = None
     log_level: str = "INFO"
+    # The largest request body taken (a 1,000-record batch is well under 1 MB): 413 past it.
+    max_body_size: ByteSize = Field(ByteSize(5 * 1024 * 1024), gt=0)
 
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     treadsoft: TreadSoftSettings = Field(default_factory=TreadSoftSettings)

@@ -5,17 +5,27 @@ and POST /api/crm/sync/{kind}/batch; all accept through the same service functio
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic import AfterValidator
 
 from app.deps import ServicesDep, SyncAuth
 from app.errors import InvalidInput
-from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec, unstorable
+from app.inputs import storable_text
+from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec
+from app.routers.answers import AUTHED, BODY, COMMON, ErrorAnswer, errors
+from app.routers.body import JsonBodyRoute
 from app.sync.accept import MAX_BATCH, parse_batch
-from app.sync.schemas import BatchAnswer, answer_model, status_model
+from app.sync.examples import EXAMPLES, answer_examples
+from app.sync.schemas import BatchAnswer, SyncAnswer, SyncStatus, answer_model, status_model
 from app.sync.service import record_status, sync_batch, sync_record
 
-router = APIRouter(prefix="/api/crm/sync", tags=["sync"], dependencies=[SyncAuth])
+router = APIRouter(
+    prefix="/api/crm/sync",
+    tags=["sync"],
+    dependencies=[SyncAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 
@@ -24,28 +34,55 @@ def _wants_async(prefer: str | None) -> bool:
 
 
 def _add_routes(spec: KindSpec) -> None:
-    kind, model, id_field = spec.kind, spec.model, spec.id_field
+    kind, model, id_field, label = spec.kind, spec.model, spec.id_field, spec.label
+    answer, status = answer_model(kind), status_model(kind)
+    example = EXAMPLES[kind]
+    said = answer_examples(kind)
 
     async def post(
-        body: model,  # type: ignore[valid-type]
+        body: Annotated[
+            model,  # type: ignore[valid-type]
+            Body(
+                openapi_examples={
+                    "record": {"summary": f"a {kind.value}", "value": example},
+                    "resync": {
+                        "summary": "only the id: re-sync the stored snapshot",
+                        "value": {id_field: example[id_field]},
+                    },
+                }
+            ),
+        ],
         services: ServicesDep,
-        prefer: Annotated[str | None, Header()] = None,
-    ) -> JSONResponse:
+        response: Response,
+        prefer: Annotated[
+            str | None, Header(description="`respond-async`: answer 202 at once")
+        ] = None,
+    ) -> SyncAnswer:
         fields: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
         reply = await sync_record(services, kind, fields, respond_async=_wants_async(prefer))
-        return JSONResponse(reply.body.model_dump(mode="json"), reply.status_code)
+        response.status_code = reply.status_code
+        return reply.body
 
-    async def get(request: Request, services: ServicesDep) -> Any:
-        external_id = request.query_params.get(id_field, "").strip()
-        if not external_id:
-            raise InvalidInput(id_field, "query parameter required")
-        if problem := unstorable(external_id):
-            raise InvalidInput(id_field, problem)
-        return await record_status(services, kind, external_id)
+    async def get(
+        services: ServicesDep,
+        external_id: Annotated[
+            str,
+            Query(
+                alias=id_field,
+                min_length=1,
+                max_length=255,
+                description=f"the website's {id_field}",
+                examples=[example[id_field]],
+            ),
+            AfterValidator(storable_text),
+        ],
+    ) -> SyncStatus:
+        if not external_id.strip():
+            raise InvalidInput(id_field, "must not be blank")
+        return await record_status(services, kind, external_id.strip())
 
-    async def batch(request: Request, services: ServicesDep) -> JSONResponse:
-        answer = await sync_batch(services, kind, parse_batch(await request.body()))
-        return JSONResponse(answer.model_dump(), 202)
+    async def batch(request: Request, services: ServicesDep) -> BatchAnswer:
+        return await sync_batch(services, kind, parse_batch(await request.body()))
 
     post.__name__ = f"sync_{kind.value}"
     get.__name__ = f"{kind.value}_sync_status"
@@ -54,7 +91,7 @@ def _add_routes(spec: KindSpec) -> None:
         f"/{kind.value}",
         post,
         methods=["POST"],
-        response_model=answer_model(kind),
+        response_model=answer,
         summary=f"Sync one {kind.value}",
         description=(
             f"Stores the {kind.value}'s snapshot, queues it for every provider and waits up to "
@@ -63,30 +100,29 @@ def _add_routes(spec: KindSpec) -> None:
             f"A body with only `{id_field}` re-syncs the stored snapshot."
         ),
         responses={
-            202: {"description": "accepted, in flight", "model": answer_model(kind)},
-            404: {"description": "only the id was sent, for a record never synced"},
-            422: {"description": "a field is missing or malformed (named)"},
-            502: {"description": "a CRM rejected it", "model": answer_model(kind)},
+            200: {"description": "delivered, or unchanged", "content": said(200)},
+            202: {"description": "accepted, in flight", "model": answer, "content": said(202)},
+            404: {
+                "description": "only the id was sent, for a record never synced",
+                "model": ErrorAnswer,
+                "content": said(404),
+            },
+            422: {
+                "description": "a field is missing or malformed (named)",
+                "model": ErrorAnswer,
+                "content": said(422),
+            },
+            502: {"description": "a CRM rejected it", "model": answer, "content": said(502)},
+            **BODY,
         },
     )
     router.add_api_route(
         f"/{kind.value}",
         get,
         methods=["GET"],
-        response_model=status_model(kind),
+        response_model=status,
         summary=f"Sync status of one {kind.value} (query: {id_field})",
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": id_field,
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    "description": f"the website's {id_field}",
-                }
-            ]
-        },
-        responses={404: {"description": "never synced"}},
+        responses=errors(404),
     )
     router.add_api_route(
         f"/{kind.value}/batch",
@@ -94,7 +130,7 @@ def _add_routes(spec: KindSpec) -> None:
         methods=["POST"],
         status_code=202,
         response_model=BatchAnswer,
-        summary=f"Sync up to {MAX_BATCH:,} {kind.value} records",
+        summary=f"Sync up to {MAX_BATCH:,} {label.lower()} records",
         description=(
             f"A JSON array of {kind.value} records (`{id_field}` required in each). Each is "
             "validated on its own: the accepted ones are stored and queued in one transaction; "
@@ -109,13 +145,19 @@ def _add_routes(spec: KindSpec) -> None:
                         "schema": {
                             "type": "array",
                             "maxItems": MAX_BATCH,
-                            "items": {"type": "object", "required": [id_field]},
-                        }
+                            "items": {"$ref": f"#/components/schemas/{model.__name__}"},
+                        },
+                        "examples": {
+                            "two": {
+                                "summary": f"two {kind.value} records",
+                                "value": [example, {**example, id_field: f"{example[id_field]}2"}],
+                            }
+                        },
                     }
                 },
             }
         },
-        responses={413: {"description": "too many records"}, 422: {}},
+        responses=BODY,
     )
 
 

@@ -9,12 +9,13 @@ the older ones (`invoice.subscription`, top-level `current_period_end`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import money
+from app.inputs import NOT_JSON, UnreadableJson, loads, problem
+from app.times import iso
 
 SOURCE = "stripe"
 
@@ -67,15 +68,27 @@ FOLLOW_UP_AFTER = timedelta(days=1)  # a high-priority note's reminder, from the
 
 
 class EventError(ValueError):
-    """The body is not a Stripe event we can read."""
+    """The body is not a Stripe event we can read (or store); `field` names where."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# Event times Python and PostgreSQL can both hold (to 9999-12-31), as Unix seconds.
+LAST_SECOND = 253402300799
 
 
 def parse_event(body: bytes | str) -> dict[str, Any]:
-    """The event as a dict, if the body is JSON shaped like a Stripe (snapshot) event."""
+    """The event as a dict, if the body is JSON shaped like a Stripe (snapshot) event whose
+    values can all be stored (app.inputs: no NUL, no lone surrogate, nesting bounded) and whose
+    `created` is a time (https://docs.stripe.com/api/events/object: Unix seconds)."""
     try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise EventError("body: not JSON") from None
+        event = loads(body)
+    except UnreadableJson as exc:
+        raise EventError("body: not JSON" if exc.reason == NOT_JSON else exc.message) from None
+    if found := problem(event):
+        raise EventError(f"{found[0]}: {found[1]}", found[0])
     if not isinstance(event, dict) or event.get("object") != "event":
         raise EventError('body: not a Stripe event (expected "object": "event")')
     for name, kind in (("id", str), ("type", str), ("created", int)):
@@ -84,6 +97,8 @@ def parse_event(body: bytes | str) -> dict[str, Any]:
             raise EventError(f"body: {name} missing or not a {kind.__name__}")
     if len(event["id"]) > 255 or len(event["type"]) > 128:
         raise EventError("body: id or type too long")
+    if not 0 <= event["created"] <= LAST_SECOND:
+        raise EventError("created: not a time (Unix seconds up to 9999-12-31)", "created")
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise EventError("body: data.object missing")
@@ -140,9 +155,9 @@ def _int(value: Any) -> int | None:
 def _when(value: Any) -> str | None:
     """A Stripe unix time as ISO 8601 UTC."""
     seconds = _int(value)
-    if seconds is None or seconds <= 0:
+    if seconds is None or not 0 < seconds <= LAST_SECOND:
         return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(seconds, UTC))
 
 
 def _amount(minor: Any, currency: str | None) -> float | None:
@@ -228,7 +243,7 @@ def _note(event: dict[str, Any], owner_id: str, content: str) -> dict[str, Any]:
         "noteType": "issue",
         "priority": "high",
         "content": content,
-        "reminderDate": (created + FOLLOW_UP_AFTER).isoformat().replace("+00:00", "Z"),
+        "reminderDate": iso(created + FOLLOW_UP_AFTER),
         "stripeEventId": event["id"],
     }
 

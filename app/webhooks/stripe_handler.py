@@ -63,7 +63,7 @@ def verify(body: bytes, signature: str | None, secret: str) -> Incoming:
     try:
         event = parse_event(body)
     except EventError as exc:
-        raise BadWebhook(str(exc), field="body") from None
+        raise BadWebhook(str(exc), field=exc.field) from None
     about = refs(event)
     return Incoming(
         source=SOURCE,
