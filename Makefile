@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ test: lint typecheck pytest
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Schemathesis over /openapi.json of a running server, with an ops key and a sync key.
+fuzz: setup
+	$(BIN)/python -m fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache crm_sync.db*

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, Unauthorized
@@ -39,18 +40,28 @@ def _find_key(settings: Settings, presented: str) -> ApiKey | None:
     return found
 
 
-def require(scope: str):  # type: ignore[no-untyped-def]
-    """A dependency admitting keys of `scope`; `ops` keys may do everything."""
+# The OpenAPI document's bearer scheme (the Authorize button in /docs). It only reads the
+# header: `require` answers a missing or wrong key itself, in the contract's error shape.
+bearer = HTTPBearer(
+    scheme_name="apiKey",
+    description="An API_KEYS key: scope sync (the website) or ops (everything)",
+    auto_error=False,
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
-    def check(request: Request, services: ServicesDep) -> ApiKey | None:
+
+def require(scope: str):  # type: ignore[no-untyped-def]
+    """A dependency admitting keys of `scope`; `ops` keys may do everything. Answers 401 for a
+    missing or unknown key and 403 for a key of the wrong scope."""
+
+    def check(request: Request, services: ServicesDep, credentials: BearerDep) -> ApiKey | None:
         settings = services.settings
         if not settings.keys:  # development without keys: refused at start-up elsewhere
             return None
-        header = request.headers.get("authorization", "")
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
+        presented = credentials.credentials.strip() if credentials else ""
+        if not presented:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        key = _find_key(settings, presented.strip())
+        key = _find_key(settings, presented)
         if key is None:
             raise Unauthorized("invalid API key")
         if scope == "ops" and key.scope != "ops":

@@ -11,6 +11,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.redaction import Redactor
 
@@ -53,6 +55,73 @@ def error_body(message: str, **extra: Any) -> dict[str, Any]:
     return {"success": False, "error": message, **extra}
 
 
+class ErrorResponse(JSONResponse):
+    """An error answer. Rendered so that any text echoed from the request (a lone surrogate in
+    a name, say) comes out escaped instead of failing to encode into a 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
+class BodyTooLarge(AppError):
+    status_code = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"body: larger than the {limit:,}-byte limit (MAX_BODY_SIZE)", field="body", limit=limit
+        )
+
+
+class BodyLimit:
+    """MAX_BODY_SIZE: a request whose Content-Length is over it is answered 413 before a byte
+    is read; one without a length is cut off with a 413 as soon as what arrived passes it, so
+    nothing of it is ever parsed or stored. (FastAPI's own `max_body_size` answers the first
+    case in plain text, outside the contract's error shape.)"""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if length.isdigit() and int(length) > self.limit:
+            exc = BodyTooLarge(self.limit)
+            await ErrorResponse(error_body(exc.message, **exc.extra), 413)(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)  # answered by the AppError handler
+            return message
+
+        await self.app(scope, receive_within_limit, send)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first
+    route's): GET, HEAD, POST for a path with a GET route and a POST route."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     # ("body", "userId") -> "userId"; ("body", 3, "email") -> "[3].email"; ("query", "userId").
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
@@ -76,26 +145,30 @@ def install_handlers(app: FastAPI, redactor: Redactor | None = None) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         body = scrub.value(jsonable_encoder(error_body(exc.message, **exc.extra)))
-        return JSONResponse(body, exc.status_code)
+        return ErrorResponse(body, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         raw = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in raw):
-            return JSONResponse(error_body("body: not valid JSON"), 400)
+            return ErrorResponse(error_body("body: not valid JSON", field="body"), 400)
         errors = validation_errors(raw)
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         message = f"{first['field']}: {first['message']}"
-        return JSONResponse(
+        return ErrorResponse(
             jsonable_encoder(error_body(message, field=first["field"], errors=errors)), 422
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return JSONResponse(error_body(scrub.text(detail)), exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return ErrorResponse(error_body(scrub.text(detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal error"), 500)
+        return ErrorResponse(error_body("internal error"), 500)

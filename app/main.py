@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import engine_for, make_sessionmaker
-from app.errors import install_handlers
+from app.errors import BodyLimit, ErrorResponse, error_body, install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
 from app.ops.erase_runs import ErasureRunner, Erasures
@@ -33,7 +35,7 @@ from app.routers import (
     sync,
     webhooks,
 )
-from app.runtime import Poller, Services
+from app.runtime import LogThrottle, Poller, Services, is_outage
 from app.settings import Settings
 from app.sync.heartbeat import Heartbeat
 from app.sync.worker import Worker
@@ -120,6 +122,37 @@ def erasures_for(services: Services) -> Erasures:
     return Erasures(runner, services.kick)
 
 
+OUTAGE_RETRY_AFTER = 5  # seconds: a PostgreSQL restart or failover takes a few
+
+
+def install_outage_answers(app: FastAPI) -> None:
+    """The database away (refused, reset, timed out): 503 with Retry-After, the connection kept
+    alive, and one log line per kind of failure a minute (app.runtime.LogThrottle), not a
+    traceback a request. Recovery needs no restart: the pool pings before reuse.
+
+    Handled here rather than by the catch-all: Starlette hands `Exception` handlers to its
+    outermost middleware, which answers and then re-raises, so the server logs the error again
+    and closes the connection."""
+    quiet = LogThrottle(60.0)
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_outage(exc):  # a bug (a constraint, a type): 500, logged with its traceback
+            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            return ErrorResponse(error_body("internal error"), 500)
+        quiet.exception(log, "database unavailable: answering 503", exc)
+        return ErrorResponse(
+            error_body(
+                f"the database is unavailable; retry after {OUTAGE_RETRY_AFTER} seconds",
+                retryAfter=OUTAGE_RETRY_AFTER,
+            ),
+            503,
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+        )
+
+    for kind in (SQLAlchemyError, OSError):  # OSError: refused and reset sockets, timeouts
+        app.add_exception_handler(kind, unavailable)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging(settings)
@@ -150,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app, Redactor(secret_values(settings)))
+    install_outage_answers(app)
+    app.add_middleware(BodyLimit, limit=int(settings.max_body_size))
     app.add_middleware(RequestIdMiddleware)
     for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm, erase):
         for router in module.routers:

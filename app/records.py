@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +20,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from app.inputs import MAX_INT32, problem
 
 
 class Kind(StrEnum):
@@ -46,22 +48,46 @@ RecordId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
-Money = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
+# An ISO 4217 code, lower-case as Stripe writes it; amounts beside it are in its major unit.
+CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)]
+# Text the internal CRM keeps in a VARCHAR(n) column (providers/internal/models.py): longer is
+# refused at accept, not failed at delivery.
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+StripeId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+MONEY_MAX = 10**12  # NUMERIC(14, 2), the internal CRM's money columns, holds less than this
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON `false` is not a price: pydantic's lax mode would read it as 0.
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true or false")
+    return value
+
+
+def _utc_representable(value: datetime | date) -> datetime | date:
+    # 9999-12-31T23:59:59-14:00 is a valid ISO time but past the last UTC instant Python (and
+    # PostgreSQL's timestamptz) can hold: every store converts to UTC first.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outside the range of times that can be stored") from None
+    return value
+
+
+# Bounded by the internal CRM's columns (providers/internal/models.py): INTEGER and NUMERIC(14,2).
+Money = Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0, lt=MONEY_MAX)]
+Count = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_INT32)]
+Instant = Annotated[datetime, AfterValidator(_utc_representable)]
+When = Annotated[datetime | date, AfterValidator(_utc_representable)]
 
 
 def unstorable(value: Any) -> str | None:
-    """Why a value cannot be stored as JSON or text (None if it can): JSON has no NaN or
-    Infinity but Python's parser accepts them (and 1e400 is inf); PostgreSQL refuses NUL."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "numbers must be finite"
-    if isinstance(value, str) and "\x00" in value:
-        return "text must not contain NUL characters"
-    if isinstance(value, dict):
-        return next((p for k, v in value.items() if (p := unstorable(k) or unstorable(v))), None)
-    if isinstance(value, list):
-        return next((p for v in value if (p := unstorable(v))), None)
-    return None
+    """Why a value cannot be stored as JSON or text (None if it can): non-finite numbers, NUL
+    (PostgreSQL refuses it), lone surrogates, nesting past app.inputs.MAX_DEPTH."""
+    found = problem(value)
+    return found[1] if found else None
 
 
 class _Record(BaseModel):
@@ -72,10 +98,10 @@ class _Record(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_values_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if problem := unstorable(key) or unstorable(value):
-                    raise ValueError(f"{key}: {problem}")
+        # A backstop for records made in code (Stripe effects); bodies from outside are
+        # checked before validation, where the 422 can name the field (app.inputs).
+        if isinstance(data, dict) and (found := problem(data)):
+            raise ValueError(f"{found[0]}: {found[1]}")
         return data
 
 
@@ -87,15 +113,15 @@ class Owner(_Record):
     email: EmailStr | None = None
     phone: Text | None = None
     companyName: Text | None = None
-    role: Text | None = None
+    role: Label | None = None
     membershipStatus: Text | None = None
     status: Literal["active", "inactive", "suspended", "pending"] | None = None
     address: Text | None = None
     city: Text | None = None
     state: Text | None = None
-    postcode: Text | None = None
+    postcode: Code | None = None
     country: Text | None = None
-    signupDate: datetime | date | None = None
+    signupDate: When | None = None
     customFields: dict[str, Any] | None = None
 
 
@@ -108,7 +134,7 @@ class Property(_Record):
     location: Text | None = None
     address: Text | None = None
     city: Text | None = None
-    postcode: Text | None = None
+    postcode: Code | None = None
     country: Text | None = None
     bedrooms: Count | None = None
     bathrooms: Count | None = None
@@ -119,7 +145,7 @@ class Property(_Record):
     )
     rejectionReason: Text | None = None
     slug: Text | None = None
-    plan: Text | None = None
+    plan: Label | None = None
     mainImage: Text | None = None
 
 
@@ -132,7 +158,7 @@ class Enquiry(_Record):
     subject: Text | None = None
     message: Text | None = None
     status: Literal["new", "contacted", "qualified", "converted", "lost"] | None = None
-    source: Text | None = None
+    source: Label | None = None
     checkIn: date | None = None
     checkOut: date | None = None
     guests: Count | None = None
@@ -148,11 +174,9 @@ class Booking(_Record):
     checkOut: date | None = None
     guests: Count | None = None
     totalPrice: Money | None = None
-    currency: (
-        Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)] | None
-    ) = None
-    status: Text | None = None
-    paymentStatus: Text | None = None
+    currency: CurrencyCode | None = None
+    status: Code | None = None
+    paymentStatus: Code | None = None
 
 
 MembershipStatus = Literal[
@@ -163,18 +187,19 @@ MembershipStatus = Literal[
 class Membership(_Record):
     userId: RecordId
     planTier: Literal["bronze", "silver", "gold"] | None = None
-    billingCycle: Text | None = None
+    billingCycle: Code | None = None
     price: Money | None = None
     status: MembershipStatus | None = None
-    stripeCustomerId: Text | None = None
-    stripeSubscriptionId: Text | None = None
-    startDate: datetime | date | None = None
-    endDate: datetime | date | None = None
-    renewalDate: datetime | date | None = None
-    cancelledDate: datetime | date | None = None
-    lastPaymentDate: datetime | date | None = None
+    stripeCustomerId: StripeId | None = None
+    stripeSubscriptionId: StripeId | None = None
+    startDate: When | None = None
+    endDate: When | None = None
+    renewalDate: When | None = None
+    cancelledDate: When | None = None
+    lastPaymentDate: When | None = None
     lastPaymentAmount: Money | None = None
-    nextPaymentDate: datetime | date | None = None
+    currency: CurrencyCode | None = None  # of price and lastPaymentAmount
+    nextPaymentDate: When | None = None
     autoRenew: bool | None = None
     paymentFailureCount: Count | None = None
 
@@ -185,7 +210,7 @@ class Note(_Record):
     noteType: Literal["general", "follow_up", "issue", "opportunity"] = "general"
     priority: Literal["low", "medium", "high", "urgent"] = "medium"
     content: Text
-    reminderDate: datetime | date | None = None
+    reminderDate: When | None = None
 
 
 class Activity(_Record):
@@ -196,7 +221,7 @@ class Activity(_Record):
     title: Text | None = None
     details: Text | None = None
     metadata: dict[str, Any] | None = None
-    occurredAt: datetime | None = None
+    occurredAt: Instant | None = None
 
 
 @dataclass(frozen=True, slots=True)

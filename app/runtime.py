@@ -139,12 +139,13 @@ class LogThrottle:
             type(exc).__name__,
             f": {reason}" if reason else "",
             more,
-            exc_info=exc if first_time and not _is_outage(exc) else None,
+            exc_info=exc if first_time and not is_outage(exc) else None,
         )
 
 
-def _is_outage(exc: BaseException) -> bool:
-    """The database (or the network to it) is away: no traceback would say more."""
+def is_outage(exc: BaseException) -> bool:
+    """The database (or the network to it) is away: no traceback would say more, and the API
+    answers 503 (app.main)."""
     names = {type(e).__name__ for e in _chain(exc)}
     return bool(names & _OUTAGE_ERRORS)
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -162,9 +162,14 @@ class Settings(_Env):
     worker_in_process: bool = True
     sync_wait_seconds: float = Field(5.0, ge=0)
     stripe_webhook_secret: SecretStr | None = None
+    # Optional restricted key (read subscriptions and invoices): events of those are applied
+    # from the object read from Stripe at processing time (app/webhooks/stripe_fetch.py).
+    stripe_api_key: SecretStr | None = None
     phone_default_region: str = "GB"
     public_base_url: AnyHttpUrl | None = None
     log_level: str = "INFO"
+    # The largest request body taken (a 1,000-record batch is well under 1 MB): 413 past it.
+    max_body_size: ByteSize = Field(ByteSize(5 * 1024 * 1024), gt=0)
     # Keys the hash an erasure's audit row keeps of the email (HMAC-SHA256): the same email
     # gives the same hash, so "was this person erased?" can be answered without keeping them.
     erasure_hash_key: SecretStr | None = None

@@ -177,7 +177,7 @@ def bulk(
                 raise
             await task
             async with services.sessions() as session:
-                return await run_view(session, run.id)
+                return (await run_view(session, run.id)).model_dump(mode="json")
 
     try:
         view = asyncio.run(main())
@@ -331,7 +331,9 @@ def logs(
         try:
             async with make_sessionmaker(engine)() as session:
                 page = await find_logs(session, wanted)
-                return [log_view(row) for row in page.rows], page.next_cursor
+                return [
+                    log_view(row).model_dump(mode="json") for row in page.rows
+                ], page.next_cursor
         finally:
             await engine.dispose()
 

@@ -22,6 +22,7 @@ from app.providers.internal.models import (
     NoteType,
     enquiry_next_statuses,
 )
+from app.records import Instant
 
 
 class _Out(BaseModel):
@@ -193,7 +194,7 @@ class NoteIn(_Out):
     ]
     note_type: NoteType = NoteType.general
     priority: NotePriority = NotePriority.medium
-    reminder_date: datetime | None = Field(None, description="a date is its midnight UTC")
+    reminder_date: Instant | None = Field(None, description="a date is its midnight UTC")
 
     @field_validator("reminder_date")
     @classmethod

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
@@ -38,6 +38,7 @@ from app.crm.schemas import (
 )
 from app.db import is_postgres, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
+from app.inputs import text_problem
 from app.models import LogStatus, SyncLog
 from app.providers.internal.models import (
     ContactType,
@@ -71,11 +72,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None or not isinstance(row_id, str):
+        when = datetime.fromisoformat(created_at).astimezone(UTC)
+        if not isinstance(row_id, str) or text_problem(row_id):
             raise ValueError
         return when, row_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         raise InvalidInput("cursor", "not a cursor this API gave out") from None
 
 

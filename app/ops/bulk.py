@@ -25,9 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import is_postgres, transaction, utcnow
 from app.errors import InvalidInput, NotFound
+from app.inputs import storable_text
 from app.models import JobStatus, LinkStatus, LogStatus, ProviderLink, Record, SyncJob, SyncLog
-from app.ops.logs import storable_text, text_param
+from app.ops.logs import text_param
 from app.ops.models import ACTIVE_BULK, BulkRun, BulkStatus
+from app.ops.schemas import BulkProgress, BulkView, KindResults
 from app.providers.base import Action
 from app.records import PLURALS, PUBLIC_KINDS, Kind
 from app.runtime import Notifier
@@ -241,8 +243,9 @@ async def tally(session: AsyncSession, run: BulkRun) -> dict[str, dict[str, int]
     return {PLURAL_OF[Kind(kind)]: row for kind, row in results.items()}
 
 
-def describe(run: BulkRun, results: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """The run as the API answers it: never plain success when something failed."""
+def describe(run: BulkRun, results: dict[str, dict[str, int]], *, orphans: int = 0) -> BulkView:
+    """The run as the API answers it: never plain success when something failed. `orphans`:
+    its pending deliveries that wait for a parent nothing will sync (see `orphaned_waits`)."""
     failed = sum(r["failed"] for r in results.values())
     pending = sum(r["pending"] for r in results.values())
     total = sum(r["total"] for r in results.values())
@@ -256,36 +259,80 @@ def describe(run: BulkRun, results: dict[str, dict[str, int]]) -> dict[str, Any]
             else f"Bulk sync completed with {failed} failed "
             f"{'delivery' if failed == 1 else 'deliveries'}"
         )
+    elif orphans and orphans == pending and status is BulkStatus.delivering:
+        message = (
+            f"Bulk sync waiting: {orphans} "
+            f"{'delivery waits' if orphans == 1 else 'deliveries wait'} for a parent record "
+            "that is not synced and not queued at that provider (sync or retry the parent)"
+        )
     else:
         message = "Bulk sync in progress"
-    return {
-        "success": status is not BulkStatus.failed and failed == 0,
-        "message": message,
-        "bulkId": run.id,
-        "status": status.value,
-        "syncType": run.sync_type,
-        "onlyFailed": run.only_failed,
-        "force": run.force,
-        "providers": run.providers,
-        "progress": {
-            "queueing": status in (BulkStatus.queued, BulkStatus.enqueueing),
-            "total": total,
-            "done": total - pending,
-            "pending": pending,
-        },
-        "results": results,
-        "error": run.error,
-        "createdAt": iso(run.created_at),
-        "startedAt": iso(run.started_at),
-        "finishedAt": iso(run.finished_at),
-        "statusUrl": status_url(run.id),
-    }
+    return BulkView(
+        success=status is not BulkStatus.failed and failed == 0,
+        message=message,
+        bulkId=run.id,
+        status=status.value,
+        syncType=run.sync_type,
+        onlyFailed=run.only_failed,
+        force=run.force,
+        providers=run.providers,
+        progress=BulkProgress(
+            queueing=status in (BulkStatus.queued, BulkStatus.enqueueing),
+            total=total,
+            done=total - pending,
+            pending=pending,
+        ),
+        waitingForParent=orphans,
+        results={kind: KindResults(**row) for kind, row in results.items()},
+        error=run.error,
+        createdAt=iso(run.created_at),
+        startedAt=iso(run.started_at),
+        finishedAt=iso(run.finished_at),
+        statusUrl=status_url(run.id),
+    )
 
 
-async def run_view(session: AsyncSession, bulk_id: str) -> dict[str, Any]:
+async def orphaned_waits(session: AsyncSession, bulk_id: str) -> tuple[int, int]:
+    """(active jobs of the run, those of them waiting for a parent that nothing will sync): the
+    parent has no CRM id at that provider and no queued, running or waiting job there (it was
+    rejected, ran out of time, or was never sent). Only new input moves such a child."""
+    parent = Record.__table__.alias("parent")
+    parent_job = SyncJob.__table__.alias("parent_job")
+    parent_link = ProviderLink.__table__.alias("parent_link")
+    same_parent = and_(
+        parent.c.kind == Record.parent_kind, parent.c.external_id == Record.parent_id
+    )
+    still_going = exists().where(
+        same_parent,
+        parent_job.c.record_id == parent.c.id,
+        parent_job.c.provider == SyncJob.provider,
+        parent_job.c.status.in_(ACTIVE_JOBS),
+    )
+    linked = exists().where(
+        same_parent,
+        parent_link.c.record_id == parent.c.id,
+        parent_link.c.provider == SyncJob.provider,
+        parent_link.c.crm_id.is_not(None),
+    )
+    hopeless = and_(SyncJob.status == JobStatus.waiting.value, ~still_going, ~linked)
+    row = (
+        await session.execute(
+            select(func.count(), func.count().filter(hopeless))
+            .select_from(SyncJob)
+            .join(Record, Record.id == SyncJob.record_id)
+            .where(SyncJob.bulk_id == bulk_id, SyncJob.status.in_(ACTIVE_JOBS))
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def run_view(session: AsyncSession, bulk_id: str) -> BulkView:
     run = await get_run(session, bulk_id)
     results = run.results if run.results is not None else await tally(session, run)
-    return describe(run, results)
+    orphans = 0
+    if run.status == BulkStatus.delivering.value:
+        _, orphans = await orphaned_waits(session, bulk_id)
+    return describe(run, results, orphans=orphans)
 
 
 def status_url(bulk_id: str) -> str:
@@ -568,18 +615,20 @@ class BulkRuns:
         task.add_done_callback(lambda _: self.tasks.pop(bulk_id, None))
 
     async def wait(self, bulk_id: str, seconds: float) -> None:
-        """Until the run is over or `seconds` pass; works whichever process runs it."""
+        """Until the run is over, or every delivery it still waits for waits on a parent that
+        nothing will sync (see `orphaned_waits`), or `seconds` pass; works whichever process
+        runs it."""
         deadline = asyncio.get_running_loop().time() + seconds
-        task = self.tasks.get(bulk_id)
-        if task is not None:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), seconds)
         while asyncio.get_running_loop().time() < deadline:
             async with self.runner.sessions() as session:
                 status = await session.scalar(select(BulkRun.status).where(BulkRun.id == bulk_id))
-            if status not in [s.value for s in ACTIVE_BULK]:
-                return
-            await asyncio.sleep(min(self.runner.settings.poll_interval, 1.0))
+                if status not in [s.value for s in ACTIVE_BULK]:
+                    return
+                if status == BulkStatus.delivering.value:
+                    active, orphans = await orphaned_waits(session, bulk_id)
+                    if active and active == orphans:
+                        return
+            await self.runner.notifier.wait(min(self.runner.settings.poll_interval, 1.0))
 
     async def sweep(self) -> list[str]:
         """Resume runs nobody holds (their process died, or stopped and let go)."""

@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import AppError, NotFound
+from app.inputs import storable_text
 from app.models import JobStatus, LinkStatus, Operation, ProviderLink, Record, SyncJob
-from app.ops.logs import storable_text, text_param
+from app.ops.logs import text_param
 from app.ops.models import Erasure, ErasureStatus
 from app.ops.scrub import Needles, scrub_everywhere
 from app.pull.models import Lead

@@ -9,19 +9,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction, utcnow
 from app.errors import InvalidInput
+from app.inputs import MAX_ID, text_problem
 from app.models import JobStatus, LogStatus, Record, SyncJob, SyncLog
-from app.records import Kind, unstorable
+from app.ops.schemas import LogRow
+from app.records import Kind
+from app.times import iso
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_ID = 2**63 - 1  # BIGINT: a larger number would be a database error, not "no rows"
 RetryStatus = Literal["failed", "dead"]
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.I)
@@ -71,15 +73,8 @@ def decode_cursor(cursor: str) -> int:
 
 def text_param(value: str | None, field: str) -> str | None:
     """A free-text filter, refused if the database could not even compare it (NUL)."""
-    if value is not None and (problem := unstorable(value)):
+    if value is not None and (problem := text_problem(value)):
         raise InvalidInput(field, problem)
-    return value
-
-
-def storable_text(value: str) -> str:
-    """For body models (AfterValidator): the 422 then names the field."""
-    if problem := unstorable(value):
-        raise ValueError(problem)
     return value
 
 
@@ -137,25 +132,25 @@ async def find_logs(session: AsyncSession, wanted: LogFilter) -> LogPage:
     return LogPage(rows, encode_cursor(rows[-1].id) if more and rows else None)
 
 
-def log_view(row: SyncLog) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "createdAt": row.created_at.isoformat().replace("+00:00", "Z"),
-        "provider": row.provider,
-        "entityType": row.entity_type,
-        "entityId": row.entity_id,
-        "crmId": row.crm_id,
-        "action": row.action,
-        "status": row.status,
-        "httpStatus": row.http_status,
-        "error": row.error,
-        "durationMs": row.duration_ms,
-        "attempt": row.attempt,
-        "jobId": row.job_id,
-        "bulkId": row.bulk_id,
-        "request": row.request,
-        "response": row.response,
-    }
+def log_view(row: SyncLog) -> LogRow:
+    return LogRow(
+        id=row.id,
+        createdAt=iso(row.created_at),
+        provider=row.provider,
+        entityType=row.entity_type,
+        entityId=row.entity_id,
+        crmId=row.crm_id,
+        action=row.action,
+        status=LogStatus(row.status),
+        httpStatus=row.http_status,
+        error=row.error,
+        durationMs=row.duration_ms,
+        attempt=row.attempt,
+        jobId=row.job_id,
+        bulkId=row.bulk_id,
+        request=row.request,
+        response=row.response,
+    )
 
 
 async def retry_jobs(

@@ -230,7 +230,7 @@ async def pull_ids(
 def period_of(now: float, interval: float) -> str:
     """The scheduled period `now` falls in, named by its start (UTC, ISO)."""
     start = math.floor(now / interval) * interval
-    return datetime.fromtimestamp(start, UTC).isoformat().replace("+00:00", "Z")
+    return str(iso(datetime.fromtimestamp(start, UTC)))
 
 
 class PullScheduler(Poller):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import utcnow
 from app.errors import AppError, Unauthorized
+from app.inputs import UnreadableJson, loads, problem
 from app.providers.base import ProviderError
 from app.pull.service import ContactSource, pull_ids
 from app.settings import Settings
@@ -104,10 +105,14 @@ def verify_v3(
 
 
 def parse_events(body: bytes) -> list[dict[str, Any]]:
+    """The delivery's events; 400 naming the field for a body that is not JSON, a value no
+    store can hold (app.inputs), or an event without eventId or subscriptionType."""
     try:
-        events = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadHubSpotWebhook("body: not JSON", field="body") from None
+        events = loads(body)
+    except UnreadableJson as exc:
+        raise BadHubSpotWebhook(exc.message, field="body") from None
+    if found := problem(events):
+        raise BadHubSpotWebhook(f"{found[0]}: {found[1]}", field=found[0])
     if isinstance(events, dict):
         events = [events]
     if not isinstance(events, list):

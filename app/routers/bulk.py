@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from app.deps import OpsAuth, ServicesDep
 from app.ops.bulk import BulkRequest, BulkRuns, run_view, status_url
-from app.routers.body import documented, json_body
+from app.ops.schemas import BulkStarted, BulkView
+from app.routers.answers import AUTHED, BODY, COMMON, errors
+from app.routers.body import JsonBodyRoute, example_body
+from app.routers.params import PathText
 
-router = APIRouter(prefix="/api/crm/sync", tags=["bulk"])
+router = APIRouter(
+    prefix="/api/crm/sync",
+    tags=["bulk"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 
@@ -21,55 +29,66 @@ def get_bulk_runs(request: Request) -> BulkRuns:
 
 
 BulkRunsDep = Annotated[BulkRuns, Depends(get_bulk_runs)]
+BulkBody = Annotated[
+    BulkRequest,
+    Body(
+        openapi_examples=example_body(
+            everything={"syncType": "all"},
+            failed_owners_to_one_provider={
+                "syncType": "owners",
+                "onlyFailed": True,
+                "provider": "hubspot",
+            },
+            force_properties={"syncType": "properties", "force": True},
+        )
+    ),
+]
 
 
 @router.post(
     "/bulk",
-    dependencies=[OpsAuth],
     status_code=202,
+    response_model=BulkStarted | BulkView,
     summary="Resync stored records in bulk",
-    responses={200: {"description": "with ?wait=true: the run finished"}},
-    openapi_extra=documented(BulkRequest),
+    responses={
+        200: {"description": "with ?wait=true: the run finished", "model": BulkView},
+        202: {
+            "description": "the run started (or, with ?wait=true, is still going: its progress)",
+            "model": BulkStarted | BulkView,
+        },
+        **BODY,
+    },
 )
 async def start_bulk(
-    body: Annotated[BulkRequest, Depends(json_body(BulkRequest))],
+    body: BulkBody,
     request: Request,
+    response: Response,
     services: ServicesDep,
     runs: BulkRunsDep,
     wait: Annotated[bool, Query(description="wait for the run to finish")] = False,
-) -> JSONResponse:
+) -> BulkStarted | BulkView:
     """Queues every record of `syncType` (in chunks) for each provider; what a provider already
     confirmed is skipped unless `force`. 202 with `bulkId` and `statusUrl`; with `?wait=true`
-    200 and the results once done (202 with progress if BULK_WAIT_SECONDS pass first)."""
+    200 and the results once done, or 202 with the progress if BULK_WAIT_SECONDS pass first or
+    only deliveries waiting for a parent nothing will sync are left (the message says so)."""
     run = await runs.start(
         services.settings, body, requested_by=getattr(request.state, "api_key", None)
     )
     if not wait:
-        return JSONResponse(
-            {
-                "success": True,
-                "message": "Bulk sync started",
-                "bulkId": run.id,
-                "statusUrl": status_url(run.id),
-            },
-            202,
-        )
+        return BulkStarted(bulkId=run.id, statusUrl=status_url(run.id))
     await runs.wait(run.id, services.settings.bulk.wait_seconds)
     async with services.sessions() as session:
         view = await run_view(session, run.id)
-    return JSONResponse(view, _status_code(view))
+    response.status_code = 202 if view.status in ("queued", "enqueueing", "delivering") else 200
+    return view
 
 
-@router.get("/bulk/{bulkId}", dependencies=[OpsAuth], summary="A bulk run's progress and results")
-async def bulk_status(bulkId: str, services: ServicesDep) -> JSONResponse:
+@router.get(
+    "/bulk/{bulkId}",
+    response_model=BulkView,
+    summary="A bulk run's progress and results",
+    responses=errors(404),
+)
+async def bulk_status(bulkId: PathText, services: ServicesDep) -> BulkView:
     async with services.sessions() as session:
-        view = await run_view(session, bulkId)
-    return JSONResponse(view, 200)
-
-
-def _status_code(view: dict[str, Any]) -> int:
-    if view["status"] == "completed":
-        return 200
-    if view["status"] == "failed":
-        return 500
-    return 202
+        return await run_view(session, bulkId)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Body, Query, Request, status
 
 from app.crm import service
 from app.crm.schemas import (
@@ -19,12 +19,44 @@ from app.crm.schemas import (
 )
 from app.deps import OpsAuth, SessionDep
 from app.providers.internal.models import ContactStatus, ContactType, EnquiryStatus
+from app.routers.answers import AUTHED, BODY, COMMON, errors
+from app.routers.body import JsonBodyRoute, example_body
+from app.routers.params import PathText, Search, Text
 
-router = APIRouter(prefix="/api/crm", tags=["internal CRM"], dependencies=[OpsAuth])
+router = APIRouter(
+    prefix="/api/crm",
+    tags=["internal CRM"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="items per page")]
-Cursor = Annotated[str | None, Query(description="nextCursor from the previous page")]
+Cursor = Annotated[Text | None, Query(description="nextCursor from the previous page")]
+NOT_FOUND = errors(404)
+NoteBody = Annotated[
+    NoteIn,
+    Body(
+        openapi_examples=example_body(
+            follow_up={
+                "content": "Call back about the gold plan",
+                "noteType": "follow_up",
+                "priority": "high",
+                "reminderDate": "2026-12-01T09:00:00Z",
+            },
+            plain={"content": "Prefers email"},
+        )
+    ),
+]
+EnquiryBody = Annotated[
+    EnquiryUpdate,
+    Body(
+        openapi_examples=example_body(
+            contacted={"status": "contacted", "note": "Rang the guest; dates are free"}
+        )
+    ),
+]
 IncludeDeleted = Annotated[
     bool,
     Query(alias="includeDeleted", description="also soft-deleted rows (with their deletedAt)"),
@@ -41,9 +73,7 @@ async def list_contacts(
     session: SessionDep,
     contact_type: Annotated[ContactType | None, Query(alias="type")] = None,
     contact_status: Annotated[ContactStatus | None, Query(alias="status")] = None,
-    search: Annotated[
-        str | None, Query(max_length=200, description="part of the name or email")
-    ] = None,
+    search: Annotated[Search | None, Query(description="part of the name or email")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
     include_deleted: IncludeDeleted = False,
@@ -64,9 +94,10 @@ async def list_contacts(
     response_model=ContactDetail,
     summary="One contact (by CRM id or website user id) with its properties, enquiries, "
     "bookings, membership, notes, interactions and activity",
+    responses=NOT_FOUND,
 )
 async def get_contact(
-    contact_id: str, session: SessionDep, include_deleted: IncludeDeleted = False
+    contact_id: PathText, session: SessionDep, include_deleted: IncludeDeleted = False
 ) -> ContactDetail:
     return await service.contact_detail(session, contact_id, include_deleted=include_deleted)
 
@@ -76,8 +107,11 @@ async def get_contact(
     response_model=NoteOut,
     status_code=status.HTTP_201_CREATED,
     summary="Add a note to a contact",
+    responses=NOT_FOUND | BODY,
 )
-async def add_note(contact_id: str, body: NoteIn, session: SessionDep, request: Request) -> NoteOut:
+async def add_note(
+    contact_id: PathText, body: NoteBody, session: SessionDep, request: Request
+) -> NoteOut:
     return await service.add_note(session, contact_id, body, _author(request))
 
 
@@ -86,7 +120,7 @@ async def list_enquiries(
     session: SessionDep,
     enquiry_status: Annotated[EnquiryStatus | None, Query(alias="status")] = None,
     owner_contact_id: Annotated[
-        str | None, Query(alias="ownerContactId", description="an owner's CRM id")
+        Text | None, Query(alias="ownerContactId", description="an owner's CRM id")
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -106,10 +140,10 @@ async def list_enquiries(
     "/enquiries/{enquiry_id}",
     response_model=EnquiryOut,
     summary="Move an enquiry's status forward (by CRM id or website enquiry id)",
-    responses={404: {"description": "unknown enquiry"}, 409: {"description": "not forward"}},
+    responses=errors(404, 409) | BODY,
 )
 async def update_enquiry(
-    enquiry_id: str, body: EnquiryUpdate, session: SessionDep, request: Request
+    enquiry_id: PathText, body: EnquiryBody, session: SessionDep, request: Request
 ) -> EnquiryOut:
     return await service.update_enquiry_status(
         session, enquiry_id, body.status, body.note, _author(request)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
 from app.deps import OpsAuth, ServicesDep
 from app.ops.erase import EraseAnswer, EraseRequest, describe, get_erasure
 from app.ops.erase_runs import Erasures
-from app.routers.body import documented, json_body
+from app.routers.answers import AUTHED, BODY, COMMON, errors
+from app.routers.body import JsonBodyRoute, example_body
+from app.routers.params import PathText
 
-router = APIRouter(prefix="/api/crm", tags=["erase"], dependencies=[OpsAuth])
+router = APIRouter(
+    prefix="/api/crm",
+    tags=["erase"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 
@@ -22,13 +29,21 @@ def get_erasures(request: Request) -> Erasures:
 
 
 ErasuresDep = Annotated[Erasures, Depends(get_erasures)]
-
+EraseBody = Annotated[
+    EraseRequest,
+    Body(
+        openapi_examples=example_body(
+            by_email={"email": "john@example.com"},
+            an_owner_by_user_id={"userId": "user_123abc"},
+        )
+    ),
+]
 _EXAMPLE = {
     "success": True,
     "message": "Erasure completed",
     "erasureId": "erase_20261130100000_1a2b3c4d",
     "status": "completed",
-    "emailHash": "5d41402abc4b2a76b9719d911017c592...",
+    "emailHash": "9f2c5b0e3d1a7c4b8e6f0a2d4c6e8b0a1c3e5f7a9b1d3f5a7c9e1b3d5f7a9c1e",
     "counts": {"records": 4, "leads": 1, "sync_log": 9, "webhook_events": 1},
     "providers": {"hubspot": {"erased": 4, "failed": 0, "pending": 0}},
     "error": None,
@@ -45,23 +60,24 @@ _EXAMPLE = {
     responses={
         200: {"description": "done", "content": {"application/json": {"example": _EXAMPLE}}},
         202: {"description": "still running (or Prefer: respond-async)", "model": EraseAnswer},
-        422: {"description": "neither email nor userId, or a malformed one"},
-        503: {"description": "ERASURE_HASH_KEY is not set"},
+        **BODY,
+        **errors(503),
     },
-    openapi_extra=documented(EraseRequest),
 )
 async def erase(
-    body: Annotated[EraseRequest, Depends(json_body(EraseRequest))],
+    body: EraseBody,
     request: Request,
+    response: Response,
     services: ServicesDep,
     erasures: ErasuresDep,
-    prefer: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+    prefer: Annotated[str | None, Header(description="`respond-async`: answer 202 at once")] = None,
+) -> EraseAnswer:
     """Deletes every record that names the person at every CRM (the owner, with their
     membership, notes and activities; the guest of enquiries and bookings, whose other fields
     are kept), with HubSpot's GDPR delete for contacts; then scrubs the person from every store
     kept here and leaves an audit row without personal data. Waits up to BULK_WAIT_SECONDS and
-    answers the counts per store (200), or 202 with statusUrl while it runs."""
+    answers the counts per store (200), or 202 with statusUrl while it runs. 503 until
+    ERASURE_HASH_KEY is set."""
     erasure = await erasures.start(
         services.settings, body, requested_by=getattr(request.state, "api_key", None)
     )
@@ -69,15 +85,16 @@ async def erase(
         await erasures.wait(erasure.id, services.settings.bulk.wait_seconds)
     async with services.sessions() as session:
         answer = describe(await get_erasure(session, erasure.id))
-    return JSONResponse(answer.model_dump(), 200 if answer.status == "completed" else 202)
+    response.status_code = 200 if answer.status == "completed" else 202
+    return answer
 
 
 @router.get(
     "/erase/{erasureId}",
     response_model=EraseAnswer,
     summary="An erasure's progress, then its audit row",
-    responses={404: {"description": "unknown erasure"}},
+    responses=errors(404),
 )
-async def erasure_status(erasureId: str, services: ServicesDep) -> EraseAnswer:
+async def erasure_status(erasureId: PathText, services: ServicesDep) -> EraseAnswer:
     async with services.sessions() as session:
         return describe(await get_erasure(session, erasureId))

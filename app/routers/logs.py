@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.db import transaction
 from app.deps import OpsAuth, ServicesDep
+from app.inputs import MAX_ID
 from app.models import LogStatus
 from app.ops.logs import (
     DEFAULT_LIMIT,
-    MAX_ID,
     MAX_LIMIT,
     LogFilter,
     check_provider,
@@ -22,50 +22,53 @@ from app.ops.logs import (
     parse_kind,
     parse_since,
     retry_jobs,
-    storable_text,
-    text_param,
 )
-from app.routers.body import documented, json_body
+from app.ops.schemas import Retried, SyncLogPage
+from app.routers.answers import AUTHED, BODY, COMMON
+from app.routers.body import JsonBodyRoute, example_body
+from app.routers.params import Text
 
-router = APIRouter(prefix="/api/crm/sync", tags=["logs"], dependencies=[OpsAuth])
+router = APIRouter(
+    prefix="/api/crm/sync",
+    tags=["logs"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
-Text = Annotated[str, AfterValidator(storable_text)]
 
 
-@router.get("/logs", summary="The sync log, newest first")
+@router.get("/logs", response_model=SyncLogPage, summary="The sync log, newest first")
 async def sync_logs(
     services: ServicesDep,
-    entityType: Annotated[str | None, Query(description="owner, property, ...")] = None,
-    entityId: Annotated[str | None, Query(description="the website id")] = None,
-    provider: str | None = None,
+    entityType: Annotated[Text | None, Query(description="owner, property, ...")] = None,
+    entityId: Annotated[Text | None, Query(description="the website id")] = None,
+    provider: Text | None = None,
     status: LogStatus | None = None,
-    since: Annotated[str | None, Query(description="ISO 8601 time or an age: 24h")] = None,
+    since: Annotated[Text | None, Query(description="ISO 8601 time or an age: 24h")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="nextCursor of the page before")] = None,
+    cursor: Annotated[Text | None, Query(description="nextCursor of the page before")] = None,
     jobId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    bulkId: str | None = None,
-) -> dict[str, Any]:
+    bulkId: Text | None = None,
+) -> SyncLogPage:
     """Each row with its request and response payloads (secrets redacted). Follow
     `nextCursor` for older rows; it is null on the last page."""
     wanted = LogFilter(
         entity_type=parse_kind(entityType),
-        entity_id=text_param(entityId, "entityId"),
-        provider=text_param(provider, "provider"),
+        entity_id=entityId,
+        provider=provider,
         status=status,
         since=parse_since(since) if since else None,
         job_id=jobId,
-        bulk_id=text_param(bulkId, "bulkId"),
+        bulk_id=bulkId,
         limit=limit,
         before=decode_cursor(cursor) if cursor else None,
     )
     async with services.sessions() as session:
         page = await find_logs(session, wanted)
-    return {
-        "success": True,
-        "count": len(page.rows),
-        "logs": [log_view(row) for row in page.rows],
-        "nextCursor": page.next_cursor,
-    }
+    return SyncLogPage(
+        count=len(page.rows), logs=[log_view(row) for row in page.rows], nextCursor=page.next_cursor
+    )
 
 
 class RetryRequest(BaseModel):
@@ -79,12 +82,26 @@ class RetryRequest(BaseModel):
     provider: Text | None = Field(None, description="only jobs for this provider")
 
 
+RetryBody = Annotated[
+    RetryRequest,
+    Body(
+        openapi_examples=example_body(
+            every_dead_job={"status": "dead"},
+            one_owner_at_one_provider={
+                "status": "failed",
+                "entityType": "owner",
+                "entityId": "user_123abc",
+                "provider": "mock",
+            },
+        )
+    ),
+]
+
+
 @router.post(
-    "/retry", summary="Requeue failed or dead jobs", openapi_extra=documented(RetryRequest)
+    "/retry", response_model=Retried, summary="Requeue failed or dead jobs", responses=BODY
 )
-async def retry(
-    body: Annotated[RetryRequest, Depends(json_body(RetryRequest))], services: ServicesDep
-) -> dict[str, Any]:
+async def retry(body: RetryBody, services: ServicesDep) -> Retried:
     """Matching jobs go back to the queue with their attempts reset; answers how many."""
     kind = parse_kind(body.entityType)
     check_provider(body.provider, services.settings.providers)
@@ -94,9 +111,6 @@ async def retry(
         )
     if requeued:
         services.kick()
-    return {
-        "success": True,
-        "message": f"{requeued} {body.status} job(s) requeued",
-        "requeued": requeued,
-        "status": body.status,
-    }
+    return Retried(
+        message=f"{requeued} {body.status} job(s) requeued", requeued=requeued, status=body.status
+    )

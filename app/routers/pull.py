@@ -1,26 +1,29 @@
-"""POST /api/crm/pull, GET /api/crm/leads (ops) and POST /api/webhooks/hubspot (signed)."""
+"""POST /api/crm/pull and GET /api/crm/leads (ops); the HubSpot webhook is in routers/webhooks."""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import or_, select
 
 from app.deps import OpsAuth, ServicesDep, SessionDep
-from app.errors import InvalidInput
+from app.pull.leads import LeadFilter, list_leads
 from app.pull.merge import Strategy
-from app.pull.models import Lead
+from app.pull.schemas import LeadPage, PullAnswer
 from app.pull.service import pull, source_for
-from app.records import normalise_phone
-from app.times import iso
+from app.records import Instant
+from app.routers.answers import AUTHED, BODY, COMMON, errors
+from app.routers.body import JsonBodyRoute, example_body
+from app.routers.params import Cursor, PageLimit, Search, Text
 
-log = logging.getLogger(__name__)
-
-router = APIRouter(prefix="/api/crm", tags=["pull"], dependencies=[OpsAuth])
+router = APIRouter(
+    prefix="/api/crm",
+    tags=["pull"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 
@@ -31,106 +34,67 @@ class PullRequest(BaseModel):
     strategy: Strategy | None = None  # default: PULL_STRATEGY
 
 
+PullBody = Annotated[
+    PullRequest,
+    Body(
+        openapi_examples=example_body(
+            what_would_change={"provider": "hubspot", "strategy": "preview"},
+            fill_only_empty_fields={"provider": "hubspot", "strategy": "append"},
+        )
+    ),
+]
+
+
 @router.post(
     "/pull",
+    response_model=PullAnswer,
     summary="Pull contacts changed in a CRM since the last pull, and merge them into leads",
     description=(
         "strategy: `overwrite` (the CRM's non-empty values win), `append` (only empty fields "
         "are filled) or `preview` (the same counts, nothing changed). Answers created, updated "
         "and skipped (with reasons) and conflicts; 502 if the CRM failed the pull."
     ),
+    responses=errors(404, 502) | BODY,
 )
-async def pull_now(body: PullRequest, services: ServicesDep) -> dict[str, Any]:
+async def pull_now(body: PullBody, services: ServicesDep) -> PullAnswer:
     settings = services.settings
     source = source_for(services.providers, body.provider, settings)
     strategy = body.strategy or Strategy(settings.pull.strategy)
     outcome = await pull(services.sessions, source, settings, strategy=strategy, trigger="api")
-    return outcome.view() | {"provider": body.provider, "strategy": strategy.value}
+    return PullAnswer.model_validate(
+        outcome.view() | {"provider": body.provider, "strategy": strategy.value}
+    )
 
 
-def lead_view(lead: Lead) -> dict[str, Any]:
-    return {
-        "id": lead.id,
-        "crmSource": lead.crm_source,
-        "crmId": lead.crm_id,
-        "firstName": lead.first_name,
-        "lastName": lead.last_name,
-        "name": " ".join(p for p in (lead.first_name, lead.last_name) if p) or None,
-        "email": lead.email,
-        "phone": lead.phone,
-        "phoneRaw": lead.phone_raw,
-        "company": lead.company,
-        "crmStatus": lead.crm_status,
-        "crmStage": lead.crm_stage,
-        "crmOwner": lead.crm_owner,
-        "crmLastActivityAt": iso(lead.crm_last_activity_at),
-        "crmModifiedAt": iso(lead.crm_modified_at),
-        "userId": lead.record_id,
-        "lastCrmSyncAt": iso(lead.last_crm_sync_at),
-        "createdAt": iso(lead.created_at),
-        "updatedAt": iso(lead.updated_at),
-    }
-
-
-@router.get("/leads", summary="Pulled contacts, newest first, with filters")
-async def list_leads(
+@router.get(
+    "/leads", response_model=LeadPage, summary="Pulled contacts, newest first, with filters"
+)
+async def leads(
     session: SessionDep,
     services: ServicesDep,
-    q: Annotated[str | None, Query(max_length=200, description="in name, email or phone")] = None,
-    email: str | None = None,
-    phone: Annotated[str | None, Query(description="any format; compared in E.164")] = None,
-    crmId: str | None = None,
-    crmSource: str | None = None,
-    crmStatus: str | None = None,
-    crmStage: str | None = None,
-    userId: str | None = None,
-    modifiedSince: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        int | None, Query(ge=1, description="nextCursor of the previous page")
-    ] = None,
-) -> dict[str, Any]:
-    stmt = select(Lead).order_by(Lead.id.desc()).limit(limit + 1)
-    if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(
-            or_(
-                Lead.email.like(like),
-                Lead.phone.like(f"%{q.strip()}%"),
-                Lead.first_name.ilike(like),
-                Lead.last_name.ilike(like),
-                Lead.company.ilike(like),
-            )
-        )
-    if email:
-        stmt = stmt.where(Lead.email == email.strip().lower())
-    if phone:
-        try:
-            wanted = normalise_phone(phone, services.settings.phone_default_region)
-        except ValueError as exc:
-            raise InvalidInput("phone", str(exc)) from None
-        stmt = stmt.where(Lead.phone == wanted)
-    if crmId:
-        stmt = stmt.where(Lead.crm_id == crmId)
-    if crmSource:
-        stmt = stmt.where(Lead.crm_source == crmSource)
-    if crmStatus:
-        stmt = stmt.where(Lead.crm_status == crmStatus)
-    if crmStage:
-        stmt = stmt.where(Lead.crm_stage == crmStage)
-    if userId:
-        stmt = stmt.where(Lead.record_id == userId)
-    if modifiedSince:
-        if modifiedSince.tzinfo is None:
-            raise InvalidInput("modifiedSince", "give a time zone (e.g. Z)")
-        stmt = stmt.where(Lead.crm_modified_at >= modifiedSince)
-    if cursor:
-        stmt = stmt.where(Lead.id < cursor)
-    leads = list(await session.scalars(stmt))
-    more = len(leads) > limit
-    leads = leads[:limit]
-    return {
-        "success": True,
-        "leads": [lead_view(lead) for lead in leads],
-        "nextCursor": leads[-1].id if more else None,
-    }
+    q: Annotated[Search | None, Query(description="in name, email, phone or company")] = None,
+    email: Text | None = None,
+    phone: Annotated[Text | None, Query(description="any format; compared in E.164")] = None,
+    crmId: Text | None = None,
+    crmSource: Text | None = None,
+    crmStatus: Text | None = None,
+    crmStage: Text | None = None,
+    userId: Text | None = None,
+    modifiedSince: Instant | None = None,
+    limit: PageLimit = 50,
+    cursor: Cursor | None = None,
+) -> LeadPage:
+    wanted = LeadFilter(
+        q=q,
+        email=email,
+        phone=phone,
+        crm_id=crmId,
+        crm_source=crmSource,
+        crm_status=crmStatus,
+        crm_stage=crmStage,
+        user_id=userId,
+        modified_since=modifiedSince,
+        limit=limit,
+        before=cursor,
+    )
+    return await list_leads(session, wanted, services.settings.phone_default_region)

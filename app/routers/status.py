@@ -6,8 +6,11 @@ from fastapi import APIRouter
 
 from app.deps import ServicesDep, SyncAuth
 from app.ops.status import CrmStatus, provider_status
+from app.routers.answers import AUTHED, COMMON
 
-router = APIRouter(prefix="/api/crm", tags=["status"], dependencies=[SyncAuth])
+router = APIRouter(
+    prefix="/api/crm", tags=["status"], dependencies=[SyncAuth], responses=COMMON | AUTHED
+)
 routers = [router]
 
 

@@ -4,19 +4,38 @@ all accept through the same service functions."""
 
 # No `from __future__ import annotations` here: FastAPI must see each closure's model class.
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic import AfterValidator
 
 from app.deps import ServicesDep, SyncAuth
 from app.errors import InvalidInput
-from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec, unstorable
+from app.inputs import storable_text
+from app.records import PUBLIC_KINDS, SPECS, Kind, KindSpec
+from app.routers.answers import AUTHED, BODY, COMMON, ErrorAnswer, errors
+from app.routers.body import JsonBodyRoute
 from app.sync.accept import MAX_BATCH, parse_batch
-from app.sync.schemas import BatchAnswer, ConflictAnswer, answer_model, delete_model, status_model
+from app.sync.examples import EXAMPLES, answer_examples
+from app.sync.schemas import (
+    BatchAnswer,
+    ConflictAnswer,
+    DeleteAnswer,
+    SyncAnswer,
+    SyncStatus,
+    answer_model,
+    delete_model,
+    status_model,
+)
 from app.sync.service import delete_record, record_status, sync_batch, sync_record
 
-router = APIRouter(prefix="/api/crm/sync", tags=["sync"], dependencies=[SyncAuth])
+router = APIRouter(
+    prefix="/api/crm/sync",
+    tags=["sync"],
+    dependencies=[SyncAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router]
 
 
@@ -25,50 +44,88 @@ def _wants_async(prefer: str | None) -> bool:
 
 
 def _add_routes(spec: KindSpec) -> None:
-    kind, model, id_field = spec.kind, spec.model, spec.id_field
+    kind, model, id_field, label = spec.kind, spec.model, spec.id_field, spec.label
+    answer, status = answer_model(kind), status_model(kind)
+    example = EXAMPLES[kind]
+    said = answer_examples(kind)
 
     async def post(
-        body: model,  # type: ignore[valid-type]
+        body: Annotated[
+            model,  # type: ignore[valid-type]
+            Body(
+                openapi_examples={
+                    "record": {"summary": f"a {kind.value}", "value": example},
+                    "resync": {
+                        "summary": "only the id: re-sync the stored snapshot",
+                        "value": {id_field: example[id_field]},
+                    },
+                }
+            ),
+        ],
         services: ServicesDep,
-        prefer: Annotated[str | None, Header()] = None,
-    ) -> JSONResponse:
+        response: Response,
+        prefer: Annotated[
+            str | None, Header(description="`respond-async`: answer 202 at once")
+        ] = None,
+    ) -> SyncAnswer:
         fields: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
         reply = await sync_record(services, kind, fields, respond_async=_wants_async(prefer))
-        return JSONResponse(reply.body.model_dump(mode="json"), reply.status_code)
+        response.status_code = reply.status_code
+        return cast(SyncAnswer, reply.body)
 
-    def queried_id(request: Request) -> str:
-        external_id = request.query_params.get(id_field, "").strip()
-        if not external_id:
-            raise InvalidInput(id_field, "query parameter required")
-        if problem := unstorable(external_id):
-            raise InvalidInput(id_field, problem)
-        if len(external_id) > 255:
-            raise InvalidInput(id_field, "at most 255 characters")
-        return external_id
-
-    async def get(request: Request, services: ServicesDep) -> Any:
-        return await record_status(services, kind, queried_id(request))
+    async def get(
+        services: ServicesDep,
+        external_id: Annotated[
+            str,
+            Query(
+                alias=id_field,
+                min_length=1,
+                max_length=255,
+                description=f"the website's {id_field}",
+                examples=[example[id_field]],
+            ),
+            AfterValidator(storable_text),
+        ],
+    ) -> SyncStatus:
+        if not external_id.strip():
+            raise InvalidInput(id_field, "must not be blank")
+        return await record_status(services, kind, external_id.strip())
 
     async def delete(
-        request: Request,
         services: ServicesDep,
+        response: Response,
+        external_id: Annotated[
+            str,
+            Query(
+                alias=id_field,
+                min_length=1,
+                max_length=255,
+                description=f"the website's {id_field}",
+                examples=[example[id_field]],
+            ),
+            AfterValidator(storable_text),
+        ],
         cascade: Annotated[
             bool, Query(description="delete its live children first, instead of a 409")
         ] = False,
-        prefer: Annotated[str | None, Header()] = None,
-    ) -> JSONResponse:
+        prefer: Annotated[
+            str | None, Header(description="`respond-async`: answer 202 at once")
+        ] = None,
+    ) -> DeleteAnswer:
+        if not external_id.strip():
+            raise InvalidInput(id_field, "must not be blank")
         reply = await delete_record(
             services,
             kind,
-            queried_id(request),
+            external_id.strip(),
             cascade=cascade,
             respond_async=_wants_async(prefer),
         )
-        return JSONResponse(reply.body.model_dump(mode="json"), reply.status_code)
+        response.status_code = reply.status_code
+        return cast(DeleteAnswer, reply.body)
 
-    async def batch(request: Request, services: ServicesDep) -> JSONResponse:
-        answer = await sync_batch(services, kind, parse_batch(await request.body()))
-        return JSONResponse(answer.model_dump(), 202)
+    async def batch(request: Request, services: ServicesDep) -> BatchAnswer:
+        return await sync_batch(services, kind, parse_batch(await request.body()))
 
     post.__name__ = f"sync_{kind.value}"
     get.__name__ = f"{kind.value}_sync_status"
@@ -78,7 +135,7 @@ def _add_routes(spec: KindSpec) -> None:
         f"/{kind.value}",
         post,
         methods=["POST"],
-        response_model=answer_model(kind),
+        response_model=answer,
         summary=f"Sync one {kind.value}",
         description=(
             f"Stores the {kind.value}'s snapshot, queues it for every provider and waits up to "
@@ -87,30 +144,29 @@ def _add_routes(spec: KindSpec) -> None:
             f"A body with only `{id_field}` re-syncs the stored snapshot."
         ),
         responses={
-            202: {"description": "accepted, in flight", "model": answer_model(kind)},
-            404: {"description": "only the id was sent, for a record never synced"},
-            422: {"description": "a field is missing or malformed (named)"},
-            502: {"description": "a CRM rejected it", "model": answer_model(kind)},
+            200: {"description": "delivered, or unchanged", "content": said(200)},
+            202: {"description": "accepted, in flight", "model": answer, "content": said(202)},
+            404: {
+                "description": "only the id was sent, for a record never synced",
+                "model": ErrorAnswer,
+                "content": said(404),
+            },
+            422: {
+                "description": "a field is missing or malformed (named)",
+                "model": ErrorAnswer,
+                "content": said(422),
+            },
+            502: {"description": "a CRM rejected it", "model": answer, "content": said(502)},
+            **BODY,
         },
     )
     router.add_api_route(
         f"/{kind.value}",
         get,
         methods=["GET"],
-        response_model=status_model(kind),
+        response_model=status,
         summary=f"Sync status of one {kind.value} (query: {id_field})",
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": id_field,
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    "description": f"the website's {id_field}",
-                }
-            ]
-        },
-        responses={404: {"description": "never synced"}},
+        responses=errors(404),
     )
     router.add_api_route(
         f"/{kind.value}",
@@ -128,17 +184,6 @@ def _add_routes(spec: KindSpec) -> None:
             "bookings) answer 409 naming them, unless `cascade=true`, which deletes them "
             "first. A POST of the record afterwards brings it back (created anew)."
         ),
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": id_field,
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    "description": f"the website's {id_field}",
-                }
-            ]
-        },
         responses={
             200: {
                 "description": "deleted at every provider",
@@ -166,7 +211,7 @@ def _add_routes(spec: KindSpec) -> None:
                 },
             },
             202: {"description": "accepted, in flight", "model": delete_model(kind)},
-            404: {"description": "never synced"},
+            404: {"description": "never synced", "model": ErrorAnswer},
             409: {"description": "live children, without cascade", "model": ConflictAnswer},
             502: {"description": "a CRM refused the delete", "model": delete_model(kind)},
         },
@@ -177,7 +222,7 @@ def _add_routes(spec: KindSpec) -> None:
         methods=["POST"],
         status_code=202,
         response_model=BatchAnswer,
-        summary=f"Sync up to {MAX_BATCH:,} {kind.value} records",
+        summary=f"Sync up to {MAX_BATCH:,} {label.lower()} records",
         description=(
             f"A JSON array of {kind.value} records (`{id_field}` required in each). Each is "
             "validated on its own: the accepted ones are stored and queued in one transaction; "
@@ -192,13 +237,19 @@ def _add_routes(spec: KindSpec) -> None:
                         "schema": {
                             "type": "array",
                             "maxItems": MAX_BATCH,
-                            "items": {"type": "object", "required": [id_field]},
-                        }
+                            "items": {"$ref": f"#/components/schemas/{model.__name__}"},
+                        },
+                        "examples": {
+                            "two": {
+                                "summary": f"two {kind.value} records",
+                                "value": [example, {**example, id_field: f"{example[id_field]}2"}],
+                            }
+                        },
                     }
                 },
             }
         },
-        responses={413: {"description": "too many records"}, 422: {}},
+        responses=BODY,
     )
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from app.db import transaction
 from app.deps import OpsAuth, ServicesDep
 from app.errors import NotFound
 from app.pull import webhook as hubspot
+from app.routers.answers import AUTHED, COMMON, errors
+from app.routers.body import JsonBodyRoute
+from app.routers.params import Cursor, PageLimit, RowId, Text
 from app.webhooks import inbox
 from app.webhooks.models import EventStatus
 from app.webhooks.service import (
@@ -26,10 +29,55 @@ from app.webhooks.service import (
     show_event,
 )
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
-ops_router = APIRouter(prefix="/api/webhooks/events", tags=["webhooks"], dependencies=[OpsAuth])
+router = APIRouter(
+    prefix="/api/webhooks",
+    tags=["webhooks"],
+    route_class=JsonBodyRoute,
+    responses=errors(400, 404, 413, 503),
+)
+ops_router = APIRouter(
+    prefix="/api/webhooks/events",
+    tags=["webhooks"],
+    dependencies=[OpsAuth],
+    route_class=JsonBodyRoute,
+    responses=COMMON | AUTHED,
+)
 routers = [router, ops_router]
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="our row id of the event")]
+
+
+# Documented by hand: these routes read the raw body, since its signature covers the bytes.
+STRIPE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "description": "a Stripe event, exactly as sent"},
+            "example": {
+                "id": "evt_1QxYz2AbCdEf",
+                "object": "event",
+                "type": "invoice.payment_failed",
+                "created": 1763700000,
+                "data": {"object": {"object": "invoice", "customer": "cus_123"}},
+            },
+        }
+    },
+}
+HUBSPOT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "array", "items": {"type": "object"}},
+            "example": [
+                {
+                    "eventId": 1001,
+                    "subscriptionType": "contact.propertyChange",
+                    "objectId": 1207,
+                    "propertyName": "phone",
+                    "occurredAt": 1763700000000,
+                }
+            ],
+        }
+    },
+}
 
 
 class HubSpotReceived(BaseModel):
@@ -48,7 +96,7 @@ class HubSpotReceived(BaseModel):
         "stale signature or a body that is not a Stripe event (nothing stored); 404 when no "
         "secret is configured."
     ),
-    responses={400: {}, 404: {}},
+    openapi_extra={"requestBody": STRIPE_BODY},
 )
 async def stripe_webhook(request: Request, services: ServicesDep) -> StripeReceived:
     return await receive_stripe(services, await request.body(), request.headers)
@@ -64,7 +112,8 @@ async def stripe_webhook(request: Request, services: ServicesDep) -> StripeRecei
         "or stale (over 5 minutes) signature; 404 when no secret is configured. Events are "
         "stored once by eventId; the contacts they name are then read in one batch and merged."
     ),
-    responses={400: {}, 401: {}, 404: {}},
+    responses=errors(401),
+    openapi_extra={"requestBody": HUBSPOT_BODY},
 )
 async def hubspot_webhook(request: Request, services: ServicesDep) -> HubSpotReceived:
     settings = services.settings
@@ -94,14 +143,12 @@ async def events(
     source: Source | None = None,
     status: EventStatus | None = None,
     event_type: Annotated[
-        str | None, Query(alias="type", max_length=128, description="e.g. invoice.payment_failed")
+        Text | None, Query(alias="type", description="e.g. invoice.payment_failed")
     ] = None,
-    ownerId: Annotated[str | None, Query(max_length=255)] = None,
-    eventId: Annotated[str | None, Query(max_length=255, description="the source's id")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="nextCursor of the previous page")
-    ] = None,
+    ownerId: Annotated[Text | None, Query(description="the website's user id")] = None,
+    eventId: Annotated[Text | None, Query(description="the source's id")] = None,
+    limit: PageLimit = 50,
+    cursor: Cursor | None = None,
 ) -> EventPage:
     return await list_events(
         services,
@@ -115,13 +162,21 @@ async def events(
     )
 
 
-@ops_router.get("/{id}", response_model=EventDetail, summary="One event (our id), with its body")
+@ops_router.get(
+    "/{id}",
+    response_model=EventDetail,
+    summary="One event (our id), with its body",
+    responses=errors(404),
+)
 async def event(id: RowId, services: ServicesDep) -> EventDetail:
     return await show_event(services, id)
 
 
 @ops_router.post(
-    "/{id}/replay", response_model=Replayed, summary="Handle an event again (e.g. unmatched)"
+    "/{id}/replay",
+    response_model=Replayed,
+    summary="Handle an event again (e.g. unmatched)",
+    responses=errors(404),
 )
 async def replay(id: RowId, services: ServicesDep) -> Replayed:
     return await replay_event(services, id)

@@ -8,7 +8,6 @@ error."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialect_insert, is_postgres, utcnow
 from app.errors import AppError, InvalidInput, NotFound, validation_errors
+from app.inputs import loads, problem, text_problem
 from app.models import Record
 from app.records import SPECS, FieldError, Kind, content_hash, normalise, parent_of
 from app.sync.outbox import enqueue
@@ -71,11 +71,9 @@ class Accepted:
 
 
 def parse_batch(raw: bytes) -> list[Any]:
-    """A batch body: a JSON array of at most MAX_BATCH items, or a 4xx naming `body`."""
-    try:
-        items = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise AppError("body: not valid JSON", field="body") from None
+    """A batch body: a JSON array of at most MAX_BATCH items, or a 4xx naming `body`. Items
+    are checked one by one (validate), so one bad item never costs the others."""
+    items = loads(raw)
     if not isinstance(items, list):
         raise InvalidInput("body", "expected a JSON array of records")
     if len(items) > MAX_BATCH:
@@ -96,7 +94,9 @@ def validate(kind: Kind, index: int, item: Any) -> dict[str, Any] | Rejection:
         return Rejection(index, None, "body", f"expected a JSON object, got {type(item).__name__}")
     raw_id = item.get(spec.id_field)
     usable = isinstance(raw_id, str | int) and not isinstance(raw_id, bool)
-    shown_id = str(raw_id) if usable else None
+    shown_id = str(raw_id) if usable and not text_problem(str(raw_id)) else None
+    if found := problem(item):
+        return Rejection(index, shown_id, *found)
     try:
         model = spec.model.model_validate(item)
     except ValidationError as exc:

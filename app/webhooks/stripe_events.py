@@ -9,10 +9,13 @@ the older ones (`invoice.subscription`, top-level `current_period_end`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from app import money
+from app.inputs import NOT_JSON, UnreadableJson, loads, problem
+from app.times import iso
 
 SOURCE = "stripe"
 
@@ -51,6 +54,7 @@ SUBSCRIPTION_STATUS = {
     "incomplete": "inactive",  # first payment not made yet
     "incomplete_expired": "expired",
 }
+SETTLED_INVOICE = frozenset({"paid", "void"})  # an invoice in these owes nothing
 PLAN_TIERS = ("bronze", "silver", "gold")
 BILLING_CYCLES = {
     "annual": "annual",
@@ -60,25 +64,31 @@ BILLING_CYCLES = {
     "monthly": "monthly",
     "month": "monthly",
 }
-# Amounts in these currencies are whole units; in all others, hundredths.
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv"}
-    | {"xaf", "xof", "xpf"}
-)
-SYMBOLS = {"gbp": "£", "eur": "€", "usd": "$"}
 FOLLOW_UP_AFTER = timedelta(days=1)  # a high-priority note's reminder, from the event's time
 
 
 class EventError(ValueError):
-    """The body is not a Stripe event we can read."""
+    """The body is not a Stripe event we can read (or store); `field` names where."""
+
+    def __init__(self, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# Event times Python and PostgreSQL can both hold (to 9999-12-31), as Unix seconds.
+LAST_SECOND = 253402300799
 
 
 def parse_event(body: bytes | str) -> dict[str, Any]:
-    """The event as a dict, if the body is JSON shaped like a Stripe (snapshot) event."""
+    """The event as a dict, if the body is JSON shaped like a Stripe (snapshot) event whose
+    values can all be stored (app.inputs: no NUL, no lone surrogate, nesting bounded) and whose
+    `created` is a time (https://docs.stripe.com/api/events/object: Unix seconds)."""
     try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise EventError("body: not JSON") from None
+        event = loads(body)
+    except UnreadableJson as exc:
+        raise EventError("body: not JSON" if exc.reason == NOT_JSON else exc.message) from None
+    if found := problem(event):
+        raise EventError(f"{found[0]}: {found[1]}", found[0])
     if not isinstance(event, dict) or event.get("object") != "event":
         raise EventError('body: not a Stripe event (expected "object": "event")')
     for name, kind in (("id", str), ("type", str), ("created", int)):
@@ -87,6 +97,8 @@ def parse_event(body: bytes | str) -> dict[str, Any]:
             raise EventError(f"body: {name} missing or not a {kind.__name__}")
     if len(event["id"]) > 255 or len(event["type"]) > 128:
         raise EventError("body: id or type too long")
+    if not 0 <= event["created"] <= LAST_SECOND:
+        raise EventError("created: not a time (Unix seconds up to 9999-12-31)", "created")
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise EventError("body: data.object missing")
@@ -143,25 +155,21 @@ def _int(value: Any) -> int | None:
 def _when(value: Any) -> str | None:
     """A Stripe unix time as ISO 8601 UTC."""
     seconds = _int(value)
-    if seconds is None or seconds <= 0:
+    if seconds is None or not 0 < seconds <= LAST_SECOND:
         return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(seconds, UTC))
 
 
 def _amount(minor: Any, currency: str | None) -> float | None:
+    """A Stripe amount (minor units) in major units, by Stripe's currency rules (app.money)."""
     units = _int(minor)
-    if units is None:
-        return None
-    return float(units) if (currency or "") in ZERO_DECIMAL else units / 100
+    return None if units is None else money.amount(units, currency)
 
 
-def _money(amount: float | None, currency: str | None) -> str:
-    if amount is None:
-        return "an unknown amount"
-    code = (currency or "").lower()
-    if code in SYMBOLS:
-        return f"{SYMBOLS[code]}{amount:,.2f}"
-    return f"{amount:,.2f} {code.upper()}".strip()
+def _currency(obj: dict[str, Any]) -> str | None:
+    """The object's ISO currency code, lower-case as Stripe sends it."""
+    code = _text(obj.get("currency"))
+    return code.lower() if code and len(code) == 3 else None
 
 
 def _metadata_owner(metadata: dict[str, Any]) -> str | None:
@@ -190,12 +198,15 @@ def refs(event: dict[str, Any]) -> Refs:
     return Refs(owner, _id(obj.get("customer")), subscription)
 
 
-def effects(event: dict[str, Any], owner_id: str) -> Effects:
-    """The event's meaning for `owner_id` (already resolved)."""
+def effects(event: dict[str, Any], owner_id: str, current: dict[str, Any] | None = None) -> Effects:
+    """The event's meaning for `owner_id` (already resolved). `current` is the event's object
+    as Stripe has it now (stripe_fetch), if it was read: state (statuses, dates, amounts) is
+    then taken from it; facts (notes, activities, a failed payment counted) always come from
+    the event itself, so a repeat of the event records the same facts."""
     handler = _HANDLERS.get(event["type"])
     if handler is None:
         return Effects(ignore=f"event type {event['type']} is not handled")
-    return handler(event, owner_id, refs(event))
+    return handler(event, owner_id, refs(event), current or _obj(event))
 
 
 # -- the mapping, one function per event family -----------------------------------------------
@@ -232,7 +243,7 @@ def _note(event: dict[str, Any], owner_id: str, content: str) -> dict[str, Any]:
         "noteType": "issue",
         "priority": "high",
         "content": content,
-        "reminderDate": (created + FOLLOW_UP_AFTER).isoformat().replace("+00:00", "Z"),
+        "reminderDate": iso(created + FOLLOW_UP_AFTER),
         "stripeEventId": event["id"],
     }
 
@@ -258,11 +269,12 @@ def _activity(
     }
 
 
-def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    session = _obj(event)
+def _checkout_completed(
+    event: dict[str, Any], owner_id: str, ref: Refs, session: dict[str, Any]
+) -> Effects:
     if session.get("mode") != "subscription":
         return Effects(ignore=f"checkout session in {session.get('mode')} mode: not a membership")
-    currency = _text(session.get("currency"))
+    currency = _currency(session)
     membership: dict[str, Any] = {
         "status": "active",
         **_stripe_ids(ref),
@@ -271,7 +283,7 @@ def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effe
     }
     price = _amount(session.get("amount_total"), currency)
     if price is not None:
-        membership["price"] = price
+        membership.update(price=price, currency=currency)
     return Effects(membership=membership, owner_status="active")
 
 
@@ -290,8 +302,9 @@ def _period(subscription: dict[str, Any]) -> tuple[int | None, int | None]:
     return start, end
 
 
-def _subscription_changed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    sub = _obj(event)
+def _subscription_changed(
+    event: dict[str, Any], owner_id: str, ref: Refs, sub: dict[str, Any]
+) -> Effects:
     stripe_status = str(sub.get("status") or "")
     status = SUBSCRIPTION_STATUS.get(stripe_status)
     if status is None:
@@ -319,8 +332,9 @@ def _subscription_changed(event: dict[str, Any], owner_id: str, ref: Refs) -> Ef
     return Effects(membership=membership)
 
 
-def _subscription_deleted(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    sub = _obj(event)
+def _subscription_deleted(
+    event: dict[str, Any], owner_id: str, ref: Refs, sub: dict[str, Any]
+) -> Effects:
     when = _when(sub.get("ended_at")) or _when(event["created"])
     cancelled = _when(sub.get("canceled_at")) or when
     tier = _plan(_dict(sub.get("metadata"))).get("planTier")
@@ -345,17 +359,18 @@ def _subscription_deleted(event: dict[str, Any], owner_id: str, ref: Refs) -> Ef
     )
 
 
-def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    invoice = _obj(event)
+def _invoice_paid(
+    event: dict[str, Any], owner_id: str, ref: Refs, invoice: dict[str, Any]
+) -> Effects:
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
-    currency = _text(invoice.get("currency"))
+    currency = _currency(invoice)
     paid = _amount(invoice.get("amount_paid"), currency)
     membership: dict[str, Any] = {"status": "active", **_stripe_ids(ref)}
     if paid:
         transitions = _dict(invoice.get("status_transitions"))
         membership["lastPaymentDate"] = _when(transitions.get("paid_at")) or _when(event["created"])
-        membership["lastPaymentAmount"] = paid
+        membership.update(lastPaymentAmount=paid, currency=currency)
     found = Effects(membership=membership, owner_status="active")
     if invoice.get("billing_reason") == "subscription_cycle":
         invoice_id = _id(invoice.get("id")) or event["id"]
@@ -368,7 +383,7 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
                 f"activity_renewal_{invoice_id}",
                 "subscription_renewed",
                 "Membership renewed",
-                f"Renewal payment of {_money(paid, currency)} received "
+                f"Renewal payment of {money.format_money(paid, currency)} received "
                 f"(subscription {ref.subscription_id}, invoice {invoice_id}).",
                 {
                     "invoiceId": invoice_id,
@@ -381,30 +396,33 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     return found
 
 
-def _invoice_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    invoice = _obj(event)
+def _invoice_failed(
+    event: dict[str, Any], owner_id: str, ref: Refs, now: dict[str, Any]
+) -> Effects:
+    invoice = _obj(event)  # the note tells what failed then, whatever happened since
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
-    currency = _text(invoice.get("currency"))
+    currency = _currency(invoice)
     due = _amount(invoice.get("amount_due"), currency)
     attempt = _int(invoice.get("attempt_count"))
     what = "Renewal" if invoice.get("billing_reason") == "subscription_cycle" else "Membership"
     content = (
-        f"{what} payment of {_money(due, currency)} failed"
+        f"{what} payment of {money.format_money(due, currency)} failed"
         + (f" (attempt {attempt})" if attempt else "")
         + f" for subscription {ref.subscription_id}, invoice {invoice.get('id')}. "
         "Owner suspended until it is paid: follow up."
     )
     return Effects(
         membership=_stripe_ids(ref),
-        owner_status="suspended",
+        # Read from Stripe since and paid (or voided): nothing is owed, nobody is suspended.
+        owner_status=None if now.get("status") in SETTLED_INVOICE else "suspended",
         count_failure=True,
         notes=[_note(event, owner_id, content)],
     )
 
 
 def _payment_facts(intent: dict[str, Any]) -> tuple[float | None, str | None, dict[str, Any]]:
-    currency = _text(intent.get("currency"))
+    currency = _currency(intent)
     received = _int(intent.get("amount_received"))
     amount = _amount(received if received else intent.get("amount"), currency)
     metadata = _dict(intent.get("metadata"))
@@ -418,12 +436,13 @@ def _payment_facts(intent: dict[str, Any]) -> tuple[float | None, str | None, di
     return amount, currency, {k: v for k, v in facts.items() if v is not None}
 
 
-def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    intent = _obj(event)
+def _payment_succeeded(
+    event: dict[str, Any], owner_id: str, ref: Refs, intent: dict[str, Any]
+) -> Effects:
     amount, currency, facts = _payment_facts(intent)
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
-    details = f"Payment of {_money(amount, currency)} received" + (
+    details = f"Payment of {money.format_money(amount, currency)} received" + (
         f" for booking {booking}" + (f" ({kind})" if kind else "") if booking else ""
     )
     activity = _activity(
@@ -438,8 +457,9 @@ def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effec
     return Effects(owner_status="active", activities=[activity])
 
 
-def _payment_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    intent = _obj(event)
+def _payment_failed(
+    event: dict[str, Any], owner_id: str, ref: Refs, intent: dict[str, Any]
+) -> Effects:
     amount, currency, facts = _payment_facts(intent)
     error = _dict(intent.get("last_payment_error"))
     message = (
@@ -451,7 +471,7 @@ def _payment_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     facts["errorMessage"] = message
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
-    what = f"Payment of {_money(amount, currency)}" + (
+    what = f"Payment of {money.format_money(amount, currency)}" + (
         f" for booking {booking}" + (f" ({kind})" if kind else "") if booking else ""
     )
     activity = _activity(

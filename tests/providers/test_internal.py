@@ -478,11 +478,17 @@ async def test_a_record_whose_parent_is_gone_is_rejected_alone(internal, session
 
 
 async def test_a_value_too_large_to_store_is_rejected_alone(internal, sessions) -> None:
+    # The API refuses such a price at accept (app.records); a snapshot stored before that
+    # bound still reaches the provider, which must refuse it alone (built here without it).
     owner = await one(internal, delivery(Kind.owner, {"userId": "u1"}))
+    too_large = dataclasses.replace(
+        delivery(Kind.property, {"propertyId": "p1"}, owner.crm_id),
+        data={"propertyId": "p1", "pricePerNight": 1e15},
+    )
     outcomes = await internal.deliver(
         Kind.property,
         [
-            delivery(Kind.property, {"propertyId": "p1", "pricePerNight": 1e15}, owner.crm_id),
+            too_large,
             delivery(Kind.property, {"propertyId": "p2", "pricePerNight": 99.999}, owner.crm_id),
         ],
     )

@@ -341,7 +341,8 @@ async def test_bulk_takes_the_body_curl_sends_without_a_content_type(ops, servic
 async def test_the_openapi_document_describes_the_ops_bodies(ops) -> None:
     spec = (await ops.get("/openapi.json")).json()
     bulk = spec["paths"]["/api/crm/sync/bulk"]["post"]["requestBody"]
-    assert "syncType" in bulk["content"]["application/json"]["schema"]["properties"]
+    ref = bulk["content"]["application/json"]["schema"]["$ref"]
+    assert "syncType" in spec["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
     batch = spec["paths"]["/api/crm/sync/owner/batch"]["post"]["requestBody"]
     assert batch["content"]["application/json"]["schema"]["maxItems"] == 1000
     assert "/api/crm/sync/logs" in spec["paths"]

@@ -15,8 +15,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import Base
 from app.providers.base import Delivery
-from app.providers.internal.models import MONEY_MAX, CrmActivity, CrmContact, new_id
-from app.records import Kind
+from app.providers.internal.models import CrmActivity, CrmContact, new_id
+from app.records import MONEY_MAX, Kind
 
 SYSTEM = "crm-sync"  # who did it, when no person did
 

@@ -33,8 +33,7 @@ Uuid = String(36)
 Email = String(320)
 Phone = String(32)
 # Two decimals, handed back as float; values are rounded to cents before they are compared.
-Money = Numeric(14, 2, asdecimal=False)
-MONEY_MAX = 10**12  # what Numeric(14, 2) holds
+Money = Numeric(14, 2, asdecimal=False)  # holds less than app.records.MONEY_MAX
 
 
 def new_id() -> str:

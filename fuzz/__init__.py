@@ -1,0 +1,1 @@
+"""`make fuzz`: schemathesis over the running service's own OpenAPI document."""
