@@ -18,7 +18,19 @@ from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its t
 from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for
 from app.pull.webhook import HubSpotHandler
-from app.routers import bulk, crm, health, logs, metrics, mock, pull, status, sync, webhooks
+from app.routers import (
+    activity,
+    bulk,
+    crm,
+    health,
+    logs,
+    metrics,
+    mock,
+    pull,
+    status,
+    sync,
+    webhooks,
+)
 from app.runtime import Poller, Services
 from app.settings import Settings
 from app.sync.worker import Worker
@@ -122,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm):
+    for module in (health, sync, status, mock, bulk, logs, activity, metrics, webhooks, pull, crm):
         for router in module.routers:
             app.include_router(router)
     return app

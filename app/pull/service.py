@@ -296,13 +296,44 @@ class LastPull(BaseModel):
     at: str | None = Field(description="when it finished (ISO 8601)")
     trigger: str = Field(description="schedule, api, cli or webhook")
     strategy: str
-    status: str = Field(description="done or failed")
+    status: str = Field(description="done or failed (running, for a pull under way)")
     fetched: int
     created: int
     updated: int
     skipped: int
     conflicts: int
     error: str | None
+
+
+class PullRunView(LastPull):
+    """One pull, finished or running, previews included."""
+
+    id: int
+    provider: str
+    startedAt: str | None
+
+
+async def recent_pulls(session: AsyncSession, limit: int = 20) -> list[PullRunView]:
+    """The newest pulls of every provider, newest first (the Leads page's "last pulls")."""
+    runs = await session.scalars(select(PullRun).order_by(PullRun.id.desc()).limit(limit))
+    return [
+        PullRunView(
+            id=run.id,
+            provider=run.provider,
+            startedAt=iso(run.started_at),
+            at=iso(run.finished_at),
+            trigger=run.trigger,
+            strategy=run.strategy,
+            status=run.status,
+            fetched=run.fetched,
+            created=run.created,
+            updated=run.updated,
+            skipped=run.skipped,
+            conflicts=run.conflicts,
+            error=run.error,
+        )
+        for run in runs
+    ]
 
 
 async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[str, LastPull]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import OpsAuth, ServicesDep
-from app.ops.bulk import BulkRequest, BulkRuns, run_view, status_url
+from app.ops.bulk import BulkRequest, BulkRuns, recent_runs, run_view, status_url
 from app.routers.body import documented, json_body
 
 router = APIRouter(prefix="/api/crm/sync", tags=["bulk"])
@@ -58,6 +58,14 @@ async def start_bulk(
     async with services.sessions() as session:
         view = await run_view(session, run.id)
     return JSONResponse(view, _status_code(view))
+
+
+@router.get("/bulk", dependencies=[OpsAuth], summary="The newest bulk runs, newest first")
+async def bulk_runs(
+    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> dict[str, Any]:
+    async with services.sessions() as session:
+        return {"success": True, "runs": await recent_runs(session, limit)}
 
 
 @router.get("/bulk/{bulkId}", dependencies=[OpsAuth], summary="A bulk run's progress and results")
