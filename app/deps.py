@@ -31,7 +31,7 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def _find_key(settings: Settings, presented: str) -> ApiKey | None:
+def find_key(settings: Settings, presented: str) -> ApiKey | None:
     found = None
     for key in settings.keys:  # compare with every key, in constant time, to leak nothing
         if hmac.compare_digest(key.key.encode(), presented.encode()):
@@ -50,7 +50,7 @@ def require(scope: str):  # type: ignore[no-untyped-def]
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        key = _find_key(settings, presented.strip())
+        key = find_key(settings, presented.strip())
         if key is None:
             raise Unauthorized("invalid API key")
         if scope == "ops" and key.scope != "ops":

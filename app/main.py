@@ -34,6 +34,7 @@ from app.routers import (
 from app.runtime import Poller, Services
 from app.settings import Settings
 from app.sync.worker import Worker
+from app.ui import routes as ui
 from app.webhooks.inbox import Handler, InboxProcessor
 from app.webhooks.stripe_handler import StripeHandler
 
@@ -134,7 +135,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, sync, status, mock, bulk, logs, activity, metrics, webhooks, pull, crm):
+    for module in (
+        health,
+        sync,
+        status,
+        mock,
+        bulk,
+        logs,
+        activity,
+        metrics,
+        webhooks,
+        pull,
+        crm,
+        ui,
+    ):
         for router in module.routers:
             app.include_router(router)
     return app
