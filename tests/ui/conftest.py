@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,12 @@ document.addEventListener('securitypolicyviolation', function (e) {
 
 
 class LiveServer:
-    """create_app(settings) served by uvicorn on 127.0.0.1:port, lifespan and all."""
+    """An ASGI app (crm-sync, or a fake CRM) served by uvicorn on 127.0.0.1:port, lifespan and
+    all, in a thread with its own event loop."""
 
-    def __init__(self, settings: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning"
-        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
@@ -76,7 +76,7 @@ class LiveServer:
 def live(db_url: str, free_port: Callable[[], int]) -> Iterator[LiveServer]:
     """The service on a free port with the mock provider and quick retries."""
     settings = make_settings(db_url, delivery={"max_attempts": 2})
-    with LiveServer(settings, free_port()) as server:
+    with LiveServer(create_app(settings), free_port()) as server:
         yield server
 
 
@@ -142,7 +142,9 @@ class Browser:
     def go(self, path: str) -> None:
         self.check_page()
         self.driver.get(self.base + path)
-        self.wait_for(lambda: self.driver.execute_script("return document.readyState") == "complete")
+        self.wait_for(
+            lambda: self.driver.execute_script("return document.readyState") == "complete"
+        )
         self.wait_for(lambda: self.driver.execute_script("return !!window.htmx"))
 
     def check_page(self) -> None:
@@ -191,9 +193,7 @@ class Browser:
 
     def wait_text(self, css: str, expected: str, seconds: float = WAIT) -> None:
         try:
-            self.wait_for(
-                lambda: any(e.text.strip() == expected for e in self.finds(css)), seconds
-            )
+            self.wait_for(lambda: any(e.text.strip() == expected for e in self.finds(css)), seconds)
         except Exception:
             shown = [e.text.strip() for e in self.finds(css)]
             raise AssertionError(f"{css}: wanted {expected!r}, the page shows {shown}") from None
@@ -227,7 +227,12 @@ class Browser:
         mobile = width < 600
         self.driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": min(int(height), 4000), "deviceScaleFactor": 1, "mobile": mobile},
+            {
+                "width": width,
+                "height": min(int(height), 4000),
+                "deviceScaleFactor": 1,
+                "mobile": mobile,
+            },
         )
         DOCS.mkdir(exist_ok=True)
         path = DOCS / f"{name}.png"
@@ -236,14 +241,21 @@ class Browser:
         return path
 
 
-@pytest.fixture
-def browser(chromium: webdriver.Chrome, live: LiveServer) -> Iterator[Browser]:
-    """A clean browser (no cookies, desktop size) on the live server; checked again at the end."""
-    chromium.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+@contextmanager
+def browsing(chromium: webdriver.Chrome, base: str) -> Iterator[Browser]:
+    """A clean browser (no cookies, desktop size) on `base`; its last page checked at the end."""
     chromium.get("about:blank")
     chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
-    client = Browser(chromium, live.url)
+    client = Browser(chromium, base)
     client.resize(DESKTOP)
-    yield client
-    client.check_page()
-    chromium.get("about:blank")
+    try:
+        yield client
+        client.check_page()
+    finally:
+        chromium.get("about:blank")
+
+
+@pytest.fixture
+def browser(chromium: webdriver.Chrome, live: LiveServer) -> Iterator[Browser]:
+    with browsing(chromium, live.url) as client:
+        yield client

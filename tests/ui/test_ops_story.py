@@ -16,7 +16,9 @@ def _figure(browser: Browser, provider: str, name: str) -> str:
 
 
 def test_ops_see_fix_and_watch_a_failure_heal(browser: Browser, ops_api: httpx.Client) -> None:
-    assert ops_api.post("/api/crm/sync/owner", json={"userId": "u1", "name": "Ann"}).status_code == 200
+    assert (
+        ops_api.post("/api/crm/sync/owner", json={"userId": "u1", "name": "Ann"}).status_code == 200
+    )
     # A property whose owner was never sent waits for it: it stays in the queue.
     waiting = ops_api.post("/api/crm/sync/property", json={"propertyId": "p1", "ownerId": "ghost"})
     assert waiting.status_code == 202
@@ -42,21 +44,25 @@ def test_ops_see_fix_and_watch_a_failure_heal(browser: Browser, ops_api: httpx.C
     browser.mark()
     browser.find('[data-group="1"] button.retry-group').click()
     browser.wait_for(
-        lambda: browser.find('[data-follow="owner/u-bad/mock"]').get_attribute("data-state")
-        == "synced"
+        lambda: (
+            browser.find('[data-follow="owner/u-bad/mock"]').get_attribute("data-state") == "synced"
+        )
     )
     assert browser.unreloaded()
     assert browser.text('[data-follow="owner/u-bad/mock"]') == "synced"
-    assert ops_api.get("/api/crm/sync/owner", params={"userId": "u-bad"}).json()[
-        "syncStatus"
-    ] == "synced"
+    assert (
+        ops_api.get("/api/crm/sync/owner", params={"userId": "u-bad"}).json()["syncStatus"]
+        == "synced"
+    )
 
     browser.go("/ui/bulk")
     Select(browser.find("select[name=syncType]")).select_by_value("owners")
     browser.find("input[name=force]").click()
     browser.mark()
     browser.find("#start-bulk").click()
-    browser.wait_for(lambda: browser.find(".bulk-progress").get_attribute("data-status") == "completed")
+    browser.wait_for(
+        lambda: browser.find(".bulk-progress").get_attribute("data-status") == "completed"
+    )
     assert browser.unreloaded()
     assert [e.text for e in browser.finds('.bulk-progress [data-figure="percent"]')] == ["100%"]
     assert browser.text('.bulk-progress [data-figure="message"]') == "Bulk sync completed"
