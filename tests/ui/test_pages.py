@@ -125,6 +125,13 @@ def _every_page(browser: Browser, photograph: bool) -> None:
             browser.find("ol.timeline details summary").click()
         if photograph:
             browser.screenshot(f"ui-{name}")
+    browser.go("/ui/leads")
+    browser.find("input[name=q]").send_keys("ortiz")
+    browser.find("form[role=search] button").click()
+    browser.wait_for(lambda: "q=ortiz" in browser.driver.current_url)
+    assert [row.text.split(" ")[:2] for row in browser.finds("tr[data-lead]")] == [
+        ["Maya", "Ortiz"]
+    ]
     browser.go("/ui/bulk")
     run = browser.find("a[href^='/ui/bulk/bulk_']").get_attribute("href")
     browser.go(run.removeprefix(browser.base))
