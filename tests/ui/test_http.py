@@ -200,6 +200,11 @@ async def test_only_the_dashboard_files_are_served_and_htmx_is_the_pinned_one(ap
         sent = await web.post(
             "/ui/csp-report", json=report, headers={"Content-Type": "application/csp-report"}
         )
+        made_up = {"csp-report": {"effective-directive": "x-made-up-12345"}}
+        assert (await web.post("/ui/csp-report", json=made_up)).status_code == 204
+        assert (await web.post("/ui/csp-report", content=b"\x00not json")).status_code == 204
     assert sent.status_code == 204
     metrics = (await ops.get("/metrics")).text
     assert 'crm_sync_ui_csp_reports_total{directive="script-src-elem"}' in metrics
+    assert "x-made-up" not in metrics  # anyone may post here: labels stay a known few
+    assert 'crm_sync_ui_csp_reports_total{directive="other"}' in metrics
