@@ -318,22 +318,25 @@ async def recent_pulls(session: AsyncSession, limit: int = 20) -> list[PullRunVi
     runs = await session.scalars(select(PullRun).order_by(PullRun.id.desc()).limit(limit))
     return [
         PullRunView(
-            id=run.id,
-            provider=run.provider,
-            startedAt=iso(run.started_at),
-            at=iso(run.finished_at),
-            trigger=run.trigger,
-            strategy=run.strategy,
-            status=run.status,
-            fetched=run.fetched,
-            created=run.created,
-            updated=run.updated,
-            skipped=run.skipped,
-            conflicts=run.conflicts,
-            error=run.error,
+            id=run.id, provider=run.provider, startedAt=iso(run.started_at), **_outcome(run)
         )
         for run in runs
     ]
+
+
+def _outcome(run: PullRun) -> dict[str, Any]:
+    return {
+        "at": iso(run.finished_at),
+        "trigger": run.trigger,
+        "strategy": run.strategy,
+        "status": run.status,
+        "fetched": run.fetched,
+        "created": run.created,
+        "updated": run.updated,
+        "skipped": run.skipped,
+        "conflicts": run.conflicts,
+        "error": run.error,
+    }
 
 
 async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[str, LastPull]:
@@ -352,16 +355,5 @@ async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[st
         )
         if run is None:
             continue
-        out[name] = LastPull(
-            at=iso(run.finished_at),
-            trigger=run.trigger,
-            strategy=run.strategy,
-            status=run.status,
-            fetched=run.fetched,
-            created=run.created,
-            updated=run.updated,
-            skipped=run.skipped,
-            conflicts=run.conflicts,
-            error=run.error,
-        )
+        out[name] = LastPull(**_outcome(run))
     return out
