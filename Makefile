@@ -15,7 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The CLI is not on the PATH (it lives in the .venv): say how to call it before serving.
 run: setup
+	@echo "crm-sync: serving http://$(HOST):$(PORT) (API docs: http://$(HOST):$(PORT)/docs)"
+	@echo "The command line, from another shell in this folder (same .env, same database):"
+	@echo "    $(BIN)/crm-sync --help"
+	@echo "or once per shell: source $(BIN)/activate   (then: crm-sync --help)"
 	$(BIN)/crm-sync serve --host $(HOST) --port $(PORT)
 
 lint: setup

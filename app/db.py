@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from app.redaction import Redactor, guard_engine, secret_values
+from app.settings import Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -76,6 +79,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The engine for DATABASE_URL, with every configured secret blanked from whatever it
+    writes (app.redaction)."""
+    engine = make_engine(settings.database_url)
+    guard_engine(engine, Redactor(secret_values(settings)))
+    return engine
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.redaction import Redactor
+
 log = logging.getLogger(__name__)
 
 
@@ -66,10 +68,15 @@ def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
     ]
 
 
-def install_handlers(app: FastAPI) -> None:
+def install_handlers(app: FastAPI, redactor: Redactor | None = None) -> None:
+    """JSON answers for every error; `redactor` blanks configured secrets from them (a CRM's
+    refusal may quote one)."""
+    scrub = redactor or Redactor(())
+
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(jsonable_encoder(error_body(exc.message, **exc.extra)), exc.status_code)
+        body = scrub.value(jsonable_encoder(error_body(exc.message, **exc.extra)))
+        return JSONResponse(body, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -86,7 +93,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return JSONResponse(error_body(detail), exc.status_code, headers=exc.headers)
+        return JSONResponse(error_body(scrub.text(detail)), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.redaction import RedactingFormatter, Redactor, secret_values
 from app.settings import AppEnv, Settings
 
 # The request being served, for every log line written while serving it.
@@ -74,10 +75,13 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    formatter: logging.Formatter
     if settings.app_env is AppEnv.development:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     else:
-        handler.setFormatter(JsonFormatter())
+        formatter = JsonFormatter()
+    # Secrets are blanked from every line, whoever wrote it (a CRM's echo in an error, too).
+    handler.setFormatter(RedactingFormatter(formatter, Redactor(secret_values(settings))))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers = [handler]

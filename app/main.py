@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
-from app.db import make_engine, make_sessionmaker
+from app.db import engine_for, make_sessionmaker
 from app.errors import install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
@@ -18,6 +18,7 @@ from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its t
 from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for
 from app.pull.webhook import HubSpotHandler
+from app.redaction import Redactor, secret_values
 from app.routers import (
     activity,
     bulk,
@@ -33,6 +34,7 @@ from app.routers import (
 )
 from app.runtime import Poller, Services
 from app.settings import Settings
+from app.sync.heartbeat import Heartbeat
 from app.sync.worker import Worker
 from app.ui import routes as ui
 from app.webhooks.inbox import Handler, InboxProcessor
@@ -50,10 +52,12 @@ def inbox_handlers(services: Services) -> list[Handler]:
     return handlers
 
 
-def background_loops(services: Services, *, concurrency: int = 4) -> list[Poller]:
-    """The delivery worker, the webhook inbox and the pull schedule, wired to wake each other:
-    accepting a record wakes the worker, a webhook wakes the inbox, applied events wake the
-    worker again."""
+def background_loops(
+    services: Services, *, concurrency: int = 4, role: str = "serve"
+) -> list[Poller]:
+    """The delivery worker, the webhook inbox, the pull schedule and the worker's heartbeat
+    (as `role`), wired to wake each other: accepting a record wakes the worker, a webhook wakes
+    the inbox, applied events wake the worker again."""
     settings = services.settings
     worker = Worker(
         services.sessions,
@@ -69,22 +73,26 @@ def background_loops(services: Services, *, concurrency: int = 4) -> list[Poller
         on_enqueued=worker.wake,
     )
     schedule = PullScheduler(services.sessions, services.providers, settings)
+    heartbeat = Heartbeat(services.sessions, role=role, providers=list(services.providers))
     services.wake_delivery, services.wake_inbox = worker.wake, inbox.wake
     services.loops = {"worker": worker, "inbox": inbox, "schedule": schedule}
-    return [worker, inbox, schedule]
+    return [worker, inbox, schedule, heartbeat]
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, *, with_loops: bool) -> AsyncIterator[Services]:
-    """Engine, providers and (optionally) the background loops, closed in reverse on exit."""
-    engine = make_engine(settings.database_url)
+async def open_services(
+    settings: Settings, *, with_loops: bool, role: str = "serve"
+) -> AsyncIterator[Services]:
+    """Engine, providers and (optionally) the background loops, their heartbeat saying `role`,
+    closed in reverse on exit."""
+    engine = engine_for(settings)
     sessions = make_sessionmaker(engine)
     providers = build_providers(ProviderContext(settings=settings, sessions=sessions))
     services = Services(settings=settings, engine=engine, sessions=sessions, providers=providers)
     stop = asyncio.Event()
     tasks = []
     if with_loops:
-        for loop in background_loops(services):
+        for loop in background_loops(services, role=role):
             tasks.append(asyncio.create_task(loop.run(stop), name=loop.label))
     try:
         yield services
@@ -133,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Keeps CRMs in step with the holiday-rental website.",
         lifespan=lifespan,
     )
-    install_handlers(app)
+    install_handlers(app, Redactor(secret_values(settings)))
     app.add_middleware(RequestIdMiddleware)
     for module in (
         health,

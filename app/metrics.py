@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.models import JobStatus, SyncJob
+from app.models import BreakerState, JobStatus, ProviderBreaker, SyncJob
 
 JOBS = Counter(
     "crm_sync_jobs",
@@ -49,13 +49,21 @@ QUEUE_DEPTH = Gauge(
 )
 UNSETTLED = Gauge(
     "crm_sync_failed_jobs",
-    "Jobs that need someone (failed: rejected; dead: out of attempts), by provider; database-wide.",
+    "Jobs that need someone (failed: rejected; dead: failing past the retry horizon), "
+    "by provider; database-wide.",
     ["provider", "status"],
 )
 OLDEST_AGE = Gauge(
     "crm_sync_oldest_job_age_seconds",
     "How long the oldest due job has been waiting to be delivered, by provider; database-wide.",
     ["provider"],
+)
+
+BREAKER = Gauge(
+    "crm_sync_breaker_state",
+    "Each provider's circuit breaker: 1 for its current state (closed, open, half_open), else 0; "
+    "database-wide.",
+    ["provider", "state"],
 )
 
 _QUEUED = (JobStatus.queued, JobStatus.running, JobStatus.waiting)
@@ -129,8 +137,22 @@ def rate_limit_waited(provider: str) -> float:
 
 
 async def read_queue(session: AsyncSession, providers: Sequence[str]) -> None:
-    """Set the queue gauges from one grouped query over unsettled jobs (index on status)."""
+    """Set the queue gauges from one grouped query over unsettled jobs (index on status), and
+    the breaker gauges from the breaker rows."""
     now = utcnow()
+    states = dict(
+        (
+            await session.execute(
+                select(ProviderBreaker.provider, ProviderBreaker.state).where(
+                    ProviderBreaker.provider.in_(list(providers))
+                )
+            )
+        ).all()
+    )
+    for provider in providers:
+        current = states.get(provider, BreakerState.closed.value)
+        for state in BreakerState:
+            BREAKER.labels(provider, state.value).set(1 if state == current else 0)
     found = await queue_figures(session)
     for provider in dict.fromkeys([*providers, *(p for p, _ in found)]):
         for status in _QUEUED:

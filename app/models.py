@@ -37,7 +37,7 @@ class JobStatus(StrEnum):
     waiting = "waiting"  # for its parent to get a CRM id at this provider; rechecked at run_after
     done = "done"
     failed = "failed"  # rejected by the CRM; sent again on new content or a retry
-    dead = "dead"  # out of attempts
+    dead = "dead"  # failing past the retry horizon (a dead letter: ops retry it)
 
 
 class LogStatus(StrEnum):
@@ -101,6 +101,9 @@ class SyncJob(Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failures that were the record's
     deferrals: Mapped[int] = mapped_column(Integer, default=0)  # 429s, timeouts, parent waits
+    # When the record's current run of failures (5xx, timeouts) began: it is dead once that is
+    # longer ago than DELIVERY_RETRY_HORIZON. Cleared by a success or a fresh start.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_token: Mapped[str | None] = mapped_column(String(32))
@@ -118,6 +121,28 @@ class SyncJob(Base):
         Index("ix_sync_jobs_provider_status", "provider", "status"),
         Index("ix_sync_jobs_bulk_id", "bulk_id"),
     )
+
+
+class BreakerState(StrEnum):
+    closed = "closed"  # calls go through
+    open = "open"  # held: nothing is sent until retry_at, then one record probes
+    half_open = "half_open"  # one probe in flight; its outcome closes or reopens
+
+
+class ProviderBreaker(Base):
+    """A provider's circuit breaker, shared by every worker: failing calls in a row open it, and
+    while it is open the provider's jobs stay queued (they use up nothing) until a probe works."""
+
+    __tablename__ = "provider_breakers"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default=BreakerState.closed)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # failing calls in a row
+    opens: Mapped[int] = mapped_column(Integer, default=0)  # times opened since last closed
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the next probe
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SyncLog(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Literal
@@ -106,15 +107,26 @@ class MockSettings(_Env):
 
 
 class DeliverySettings(_Env):
+    """How the worker delivers: retries, the dead-letter horizon, leases, the circuit breaker."""
+
     model_config = env_config("DELIVERY_")
 
-    max_attempts: int = Field(6, ge=1)
     backoff_base: float = Field(1.0, gt=0, description="seconds before the first retry")
-    backoff_max: float = Field(600.0, gt=0)
-    lease_seconds: float = Field(60.0, gt=0)
+    backoff_max: float = Field(3600.0, gt=0, description="the longest wait between retries")
+    # A record failing (5xx, timeouts) for longer than this is dead; until then it is retried.
+    # Seconds, or ISO 8601 (P3D). Stripe retries its webhooks for up to three days.
+    retry_horizon: timedelta = Field(timedelta(days=3), gt=timedelta(0))
+    lease_seconds: float = Field(
+        60.0, gt=0, description="renewed every third of it while a delivery runs"
+    )
     claim_batch: int = Field(500, ge=1)
     poll_interval: float = Field(0.5, gt=0)
     provider_timeout: float = Field(30.0, gt=0)
+    # Circuit breaker: this many failing calls in a row hold a provider; it is probed with one
+    # record after `breaker_cooldown` seconds, doubling up to `breaker_cooldown_max`.
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown: float = Field(5.0, gt=0)
+    breaker_cooldown_max: float = Field(60.0, gt=0)
 
 
 class BulkSettings(_Env):

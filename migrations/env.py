@@ -14,6 +14,7 @@ from app.ops import models as ops_models  # noqa: F401 - bulk_runs and the ops i
 from app.providers import ratelimit  # noqa: F401 - rate-limit tables
 from app.providers.internal import models as crm_models  # noqa: F401 - the internal CRM's tables
 from app.pull import models as pull_models  # noqa: F401 - leads, cursors, pull runs
+from app.sync import heartbeat  # noqa: F401 - worker_heartbeats
 from app.webhooks import models as webhook_models  # noqa: F401
 
 config = context.config

@@ -83,7 +83,14 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "api_keys": API_KEYS,
         "sync_wait_seconds": 3.0,
         "delivery": DeliverySettings(
-            **{"backoff_base": 0.02, "backoff_max": 0.5, "poll_interval": 0.01, **delivery}
+            **{
+                "backoff_base": 0.02,
+                "backoff_max": 0.5,
+                "poll_interval": 0.01,
+                "breaker_cooldown": 0.05,
+                "breaker_cooldown_max": 0.2,
+                **delivery,
+            }
         ),
         "mock": MockSettings(**mock),
         **overrides,

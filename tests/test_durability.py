@@ -20,6 +20,7 @@ from app.models import LinkStatus, ProviderLink, Record, SyncLog
 from app.records import SPECS, Kind, content_hash, normalise
 from app.sync.outbox import enqueue
 from tests.conftest import API_KEYS, SYNC_KEY
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -58,16 +59,16 @@ def crm_sync(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def wait_ready(base: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=base) as client:
-        while time.monotonic() < deadline:
+
+        async def ready() -> None:
             try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"server at {base} did not become ready")
+                answer = await client.get("/readyz")
+            except httpx.TransportError as exc:
+                raise AssertionError(f"server at {base} not answering: {exc}") from None
+            assert answer.status_code == 200, f"server at {base} not ready: {answer.text}"
+
+        await eventually(ready, seconds=seconds, every=0.1)
 
 
 async def synced_count(db_url: str) -> int:
@@ -121,12 +122,12 @@ async def test_sigkill_after_accepting_500_loses_nothing(db_url, processes, free
         crm_sync(["serve", "--port", str(port)], env_for(db_url, DELIVERY_LEASE_SECONDS="2"))
     )
     await wait_ready(base)
-    for _ in range(300):  # up to a minute
-        if await synced_count(db_url) == 500:
-            break
-        await asyncio.sleep(0.2)
+
+    async def all_synced() -> None:
+        assert await synced_count(db_url) == 500
+
+    await eventually(all_synced, seconds=60, every=0.2)
     print(f"\nkilled with {before}/500 synced; all 500 synced after the restart")
-    assert await synced_count(db_url) == 500
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {SYNC_KEY}"}
     ) as client:

@@ -10,10 +10,11 @@ import signal
 import typer
 
 from app.cli import ops as ops_cli
-from app.cli.common import load_settings
+from app.cli.common import Typer, load_settings
 from app.cli.webhooks import events_cli, stripe_cli
+from app.times import iso
 
-cli = typer.Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
+cli = Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events", no_args_is_help=True)
 cli.add_typer(stripe_cli, name="stripe", no_args_is_help=True)
 log = logging.getLogger("app.cli")
@@ -55,14 +56,53 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with open_services(settings, with_loops=False) as services:
-            worker, inbox, schedule = background_loops(services, concurrency=concurrency)
+            loops = background_loops(services, concurrency=concurrency, role="worker")
+            worker, inbox, _schedule, _heartbeat = loops
             if drain:  # events first: applying them queues the jobs the worker then drains
                 await inbox.run(stop, drain=True)
                 await worker.run(stop, drain=True)
             else:
-                await asyncio.gather(worker.run(stop), inbox.run(stop), schedule.run(stop))
+                await asyncio.gather(*(loop.run(stop) for loop in loops))
 
     asyncio.run(main())
+
+
+@cli.command()
+def workers(
+    here: bool = typer.Option(
+        False, "--here", help="only this host's; exit 1 if none (a container's health check)"
+    ),
+) -> None:
+    """The processes delivering the outbox now (`crm-sync serve` with its in-process worker,
+    `crm-sync worker`s), from the heartbeat each beats every few seconds."""
+    import socket
+
+    from app.db import engine_for, make_sessionmaker
+    from app.sync.heartbeat import LIVE_SECONDS, live_workers
+
+    settings = load_settings()
+    host = socket.gethostname() if here else None
+
+    async def main() -> list[str]:
+        engine = engine_for(settings)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                found = await live_workers(session, host=host)
+        finally:
+            await engine.dispose()
+        return [
+            f"{w.describe()}: delivering to {', '.join(w.providers)} since "
+            f"{iso(w.started_at)}, last beat {iso(w.beat_at)}"
+            for w in found
+        ]
+
+    lines = asyncio.run(main())
+    for line in lines:
+        typer.echo(line)
+    if not lines:
+        where = f" on {host}" if host else ""
+        typer.echo(f"no worker{where} has beaten in the last {LIVE_SECONDS:g} s")
+        raise typer.Exit(1 if here else 0)
 
 
 @cli.command("pull")

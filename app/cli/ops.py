@@ -4,11 +4,12 @@ directly (the same service code as the API; no API key needed, DATABASE_URL is t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +25,10 @@ from rich.table import Table
 
 from app.cli.common import fail, load_settings, quiet_logs
 from app.errors import AppError
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.sync.heartbeat import WorkerHeartbeat
 
 log = logging.getLogger("app.cli")
 
@@ -64,10 +69,13 @@ def bulk(
     only_failed: bool = typer.Option(False, "--only-failed", help="only what a provider failed"),
     force: bool = typer.Option(False, "--force", help="send even what a CRM already confirmed"),
     provider: str | None = typer.Option(None, "--provider", help="one configured provider"),
-    worker: bool = typer.Option(
-        True,
+    worker: bool | None = typer.Option(
+        None,
         "--worker/--no-worker",
-        help="also deliver from this process (--no-worker when `crm-sync worker`s run)",
+        help="deliver from this process too, or leave delivery to running workers "
+        "(default: this process delivers only if no `crm-sync serve` or `crm-sync worker` "
+        "is running against the database)",
+        show_default=False,
     ),
     resume: str | None = typer.Option(None, "--resume", help="resume this bulk run here"),
     as_json: bool = typer.Option(False, "--json", help="print the final answer as JSON"),
@@ -75,15 +83,18 @@ def bulk(
 ) -> None:
     """Resync stored records in bulk, with a live progress bar.
 
-    Runs here, against the database: queues the jobs in chunks and (by default) delivers them
-    from this process too. Exits 1 when some deliveries failed. Interrupted, the run is resumed
-    by any running API process (or `--resume BULK_ID`).
+    Runs here, against the database: queues the jobs in chunks and waits for their delivery.
+    A running `crm-sync serve` or `crm-sync worker` delivers them (so the counts are that
+    worker's, to the CRMs it holds); with none running, this process delivers them itself.
+    Exits 1 when some deliveries failed. Interrupted, the run is resumed by any running API
+    process (or `--resume BULK_ID`).
     """
     settings = load_settings()
     # Each failed delivery is a warning line in the service's log; here the progress bar, the
     # table and `crm-sync logs` say it better.
     quiet_logs(settings, verbose, logging.ERROR)
     console = Console(stderr=as_json)
+    deliver_here = _choose_delivery(console, settings, worker)
 
     async def main() -> dict[str, Any]:
         from app.db import transaction
@@ -100,7 +111,7 @@ def bulk(
         )
         from app.records import Kind
 
-        async with open_services(settings, with_loops=worker) as services:
+        async with open_services(settings, with_loops=deliver_here, role="bulk") as services:
             runner = BulkRunner(
                 services.sessions, settings.bulk, kick=services.kick, notifier=services.notifier
             )
@@ -187,6 +198,47 @@ def bulk(
     raise typer.Exit(0 if view["success"] else 1)
 
 
+def _choose_delivery(console: Console, settings: Settings, worker: bool | None) -> bool:
+    """Whether this process delivers the run's jobs, said plainly. Two processes delivering
+    one outbox each to its own mock would split the records between two memories and count
+    creates twice; so by default a running worker delivers, and this process only when none
+    is running."""
+    running = [w for w in asyncio.run(_running_workers(settings)) if w.role != "bulk"]
+    names = ", ".join(w.describe() for w in running)
+    if worker is None:
+        worker = not running
+    say = functools.partial(console.print, soft_wrap=True)  # one line each, whatever the width
+    if worker and running:
+        say(f"delivering from this process and from the running worker(s): {names}")
+    elif worker:
+        say(
+            "no `crm-sync serve` or `crm-sync worker` is running against this database: "
+            "delivering from this process"
+        )
+    elif running:
+        say(f"delivery by the running worker(s): {names}")
+    else:
+        say(
+            "[yellow]--no-worker and no worker is running: the jobs wait until "
+            "`crm-sync serve` or `crm-sync worker` starts[/]"
+        )
+    if worker and "mock" in settings.providers:
+        say("[dim]the mock provider here is this process's own: what it stores ends with it[/]")
+    return worker
+
+
+async def _running_workers(settings: Settings) -> list[WorkerHeartbeat]:
+    from app.db import engine_for, make_sessionmaker
+    from app.sync.heartbeat import live_workers
+
+    engine = engine_for(settings)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await live_workers(session)
+    finally:
+        await engine.dispose()
+
+
 def _print_results(console: Console, view: dict[str, Any]) -> None:
     table = Table(title=f"{view['bulkId']}: {view['message']}")
     columns = ("synced", "created", "updated", "failed", "skipped", "pending", "superseded")
@@ -212,12 +264,12 @@ def retry(
     quiet_logs(settings, verbose=False)
 
     async def main() -> int:
-        from app.db import make_engine, make_sessionmaker, transaction
+        from app.db import engine_for, make_sessionmaker, transaction
         from app.ops.logs import check_provider, parse_kind, retry_jobs
 
         kind = parse_kind(entity_type, "--entity-type")
         check_provider(provider, settings.providers, "--provider")
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 return await retry_jobs(
@@ -253,7 +305,7 @@ def logs(
     quiet_logs(settings, verbose=False)
 
     async def main() -> tuple[list[dict[str, Any]], str | None]:
-        from app.db import make_engine, make_sessionmaker
+        from app.db import engine_for, make_sessionmaker
         from app.models import LogStatus
         from app.ops.logs import (
             LogFilter,
@@ -275,7 +327,7 @@ def logs(
             limit=limit,
             before=decode_cursor(cursor) if cursor else None,
         )
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with make_sessionmaker(engine)() as session:
                 page = await find_logs(session, wanted)
@@ -328,7 +380,7 @@ def purge_logs(
     quiet_logs(settings, verbose=False)
 
     async def main() -> tuple[int, int]:
-        from app.db import make_engine, make_sessionmaker, utcnow
+        from app.db import engine_for, make_sessionmaker, utcnow
         from app.errors import InvalidInput
         from app.ops.logs import count_older, parse_age
         from app.ops.logs import purge_logs as purge
@@ -337,7 +389,7 @@ def purge_logs(
             cutoff = utcnow() - parse_age(older_than, "--older-than")
         except OverflowError:
             raise InvalidInput("--older-than", f"{older_than!r} reaches before year 1") from None
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         sessions = make_sessionmaker(engine)
         try:
             async with sessions() as session:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import typer
 
-from app.cli.common import fail, load_settings
+from app.cli.common import Typer, fail, load_settings
 
 
 class SourceOpt(StrEnum):
@@ -25,7 +25,7 @@ class StatusOpt(StrEnum):
 
 
 def _replay(source: str | None, status: StatusOpt | None, ids: list[int] | None) -> None:
-    from app.db import make_engine, make_sessionmaker, transaction
+    from app.db import engine_for, make_sessionmaker, transaction
     from app.webhooks import inbox
     from app.webhooks.models import EventStatus
 
@@ -34,7 +34,7 @@ def _replay(source: str | None, status: StatusOpt | None, ids: list[int] | None)
     settings = load_settings()
 
     async def main() -> int:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 return await inbox.replay(
@@ -55,14 +55,14 @@ def _list(source: str | None, status: StatusOpt | None, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from app.db import make_engine, make_sessionmaker
+    from app.db import engine_for, make_sessionmaker
     from app.webhooks import inbox
     from app.webhooks.models import EventStatus
 
     settings = load_settings()
 
     async def main() -> list[tuple[str, ...]]:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             async with make_sessionmaker(engine)() as session:
                 rows = await inbox.list_events(
@@ -95,8 +95,8 @@ def _list(source: str | None, status: StatusOpt | None, limit: int) -> None:
 STATUS_HELP = "received, processed, failed, unmatched or ignored"
 IDS_HELP = "an event's row id (the `id` column of `crm-sync events list`); repeatable"
 
-events_cli = typer.Typer(help="The webhook inbox (Stripe and HubSpot): list and replay.")
-stripe_cli = typer.Typer(help="Stripe's events in the webhook inbox: list and replay.")
+events_cli = Typer(help="The webhook inbox (Stripe and HubSpot): list and replay.")
+stripe_cli = Typer(help="Stripe's events in the webhook inbox: list and replay.")
 
 
 @events_cli.command("list")

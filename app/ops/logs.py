@@ -168,10 +168,10 @@ async def retry_jobs(
     reason: str | None = None,
     job_ids: Sequence[int] | None = None,
 ) -> int:
-    """Requeue failed (rejected) and/or dead (out of attempts) jobs, attempts reset; the worker
-    sends them whatever their link says. `reason` takes only jobs whose last error is exactly
-    that text (a group of the failures view); `job_ids` only those jobs. Returns how many were
-    requeued."""
+    """Requeue failed (rejected) and/or dead (failing past the retry horizon) jobs, attempts
+    reset; the worker sends them whatever their link says. `reason` takes only jobs whose last
+    error is exactly that text (a group of the failures view); `job_ids` only those jobs.
+    Returns how many were requeued."""
     now = utcnow()
     stmt = update(SyncJob).where(SyncJob.status.in_(list(statuses)))
     if provider is not None:
@@ -192,6 +192,7 @@ async def retry_jobs(
             status=JobStatus.queued.value,
             attempts=0,
             deferrals=0,
+            failing_since=None,
             run_after=now,
             last_error=None,
             lease_token=None,

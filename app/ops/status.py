@@ -7,15 +7,27 @@ import asyncio
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from app.models import JobStatus, ProviderLink, SyncJob
+from app.models import BreakerState, JobStatus, ProviderBreaker, ProviderLink, SyncJob
 from app.providers.base import Provider
 from app.pull.service import LastPull, last_pulls
 from app.runtime import Services
+from app.sync.breaker import breakers
 from app.times import iso
+
+
+class BreakerView(BaseModel):
+    """The provider's circuit breaker: `open` holds its jobs until a probe at `retryAt` works."""
+
+    state: BreakerState
+    failures: int = Field(description="failing calls in a row")
+    openedAt: str | None
+    retryAt: str | None = Field(description="the next probe, while open")
+    lastError: str | None
 
 
 class ProviderHealth(BaseModel):
     connected: bool = Field(description="the CRM answered a cheap call with our credentials")
+    breaker: BreakerView
     lastSyncedAt: str | None = Field(description="the newest confirmed delivery (ISO 8601)")
     lastPushAt: str | None = Field(description="the same as lastSyncedAt")
     lastPullAt: str | None = Field(description="when the last pull from this CRM finished")
@@ -26,6 +38,20 @@ class ProviderHealth(BaseModel):
 
 class CrmStatus(BaseModel):
     providers: dict[str, ProviderHealth]
+
+
+def breaker_view(row: ProviderBreaker | None) -> BreakerView:
+    if row is None:
+        return BreakerView(
+            state=BreakerState.closed, failures=0, openedAt=None, retryAt=None, lastError=None
+        )
+    return BreakerView(
+        state=BreakerState(row.state),
+        failures=row.failures,
+        openedAt=iso(row.opened_at),
+        retryAt=iso(row.retry_at) if row.state != BreakerState.closed else None,
+        lastError=row.last_error,
+    )
 
 
 async def _connected(provider: Provider) -> bool:
@@ -63,11 +89,13 @@ async def provider_status(services: Services) -> CrmStatus:
             ).all()
         )
         pulls = await last_pulls(session, names)
+        held = await breakers(session, names)
     connected = await asyncio.gather(*(_connected(services.providers[n]) for n in names))
     return CrmStatus(
         providers={
             name: ProviderHealth(
                 connected=ok,
+                breaker=breaker_view(held.get(name)),
                 lastSyncedAt=iso(last.get(name)),
                 lastPushAt=iso(last.get(name)),
                 lastPullAt=pulls[name].at if name in pulls else None,

@@ -1,4 +1,7 @@
-"""The mock CRM: keeps what it gets in memory, answers with deterministic ids, fails on request."""
+"""The mock CRM: keeps what it gets in memory, answers with deterministic ids, fails on request.
+
+It logs one INFO line per batch (the counts) and one DEBUG line per record: a bulk run of
+10,000 records is a few dozen lines at the default level, not 10,000."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import asyncio
 import hashlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,7 +70,15 @@ class MockProvider(Provider):
     async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
         if self.latency:
             await asyncio.sleep(self.latency)
-        return [self._one(kind, d) for d in deliveries]
+        outcomes = [self._one(kind, d) for d in deliveries]
+        actions = Counter(o.action.value if o.ok else "failed" for o in outcomes)
+        log.info(
+            "mock: %d %s: %s",
+            len(outcomes),
+            kind.value,
+            ", ".join(f"{count} {action}" for action, count in sorted(actions.items())),
+        )
+        return outcomes
 
     def _one(self, kind: Kind, delivery: Delivery) -> Outcome:
         self.calls += 1
@@ -81,7 +93,7 @@ class MockProvider(Provider):
         self.store[key] = delivery.data
         crm_id = delivery.crm_id or mock_crm_id(kind, delivery.record_id)
         action = Action.note if kind is Kind.note else Action.create if created else Action.update
-        log.info("mock %s %s %s -> %s", action, kind, delivery.record_id, crm_id)
+        log.debug("mock %s %s %s -> %s", action, kind, delivery.record_id, crm_id)
         return Outcome(
             crm_id=crm_id,
             action=action,

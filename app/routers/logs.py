@@ -72,7 +72,7 @@ class RetryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["failed", "dead"] = Field(
-        description="failed: a CRM rejected it; dead: out of attempts"
+        description="failed: a CRM rejected it; dead: failing past the retry horizon"
     )
     entityType: Text | None = Field(None, description="only this record kind")
     entityId: Text | None = Field(None, description="only this record (website id)")

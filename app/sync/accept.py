@@ -179,7 +179,7 @@ async def load_record(
     """A stored record by its website id; `for_update` locks it (PostgreSQL)."""
     stmt = select(Record).where(Record.kind == kind.value, Record.external_id == external_id)
     if for_update and is_postgres(session):
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)
     return (await session.scalars(stmt)).one_or_none()
 
 
@@ -207,7 +207,11 @@ async def _lock_stored(
         Record.kind == kind.value, Record.external_id.in_(list(external_ids))
     )
     if is_postgres(session):
-        stmt = stmt.with_for_update()
+        # FOR NO KEY UPDATE: accepts of one record queue behind each other, while the worker's
+        # links (whose foreign key takes KEY SHARE on the record) never wait for us. With a
+        # plain FOR UPDATE an accept holding the record and waiting for its job deadlocked
+        # with a worker holding the job and inserting the record's link.
+        stmt = stmt.with_for_update(key_share=True)
     return {eid: (rid, data, digest) for rid, eid, data, digest in await session.execute(stmt)}
 
 

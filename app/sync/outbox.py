@@ -140,6 +140,7 @@ def _enqueue_statement(
             # A job backing off keeps its wait; an ended one starts afresh.
             "run_after": case((ended, stmt.excluded.run_after), else_=SyncJob.run_after),
             "attempts": case((ended, 0), else_=SyncJob.attempts),
+            "failing_since": case((ended, None), else_=SyncJob.failing_since),
             "deferrals": case((ended, 0), else_=SyncJob.deferrals),
             "last_error": case((ended, None), else_=SyncJob.last_error),
             "force": or_(SyncJob.force, stmt.excluded.force),

@@ -1,104 +1,33 @@
-"""The delivery worker: claim due jobs, batch them per provider and kind, deliver, log each one."""
+"""The delivery worker: claim due jobs under a lease (renewed while they are delivered), batch
+them per provider and kind, call the provider, judge each record, write the outcomes fenced by
+the lease. Providers whose circuit breaker is open are left alone until a probe works."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import random
 import secrets
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import Boolean, Table, and_, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
-from app.db import UTCDateTime, dialect_insert, transaction, utcnow
-from app.models import JobStatus, LinkStatus, LogStatus, ProviderLink, Record, SyncJob, SyncLog
-from app.providers.base import (
-    Action,
-    Delivery,
-    FailureKind,
-    Outcome,
-    Provider,
-    ProviderError,
-    redact,
-)
+from app.db import transaction, utcnow
+from app.models import JobStatus, LinkStatus, ProviderLink, Record, SyncJob
+from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
 from app.records import SPECS, Kind
-from app.runtime import Notifier, Poller
+from app.runtime import LogThrottle, Notifier, Poller
 from app.settings import DeliverySettings
+from app.sync import breaker, outcomes
+from app.sync.verdicts import Claimed, Result, judge, log_verdicts, skip, wait
 
 log = logging.getLogger(__name__)
-
-WAIT_RECHECK = 30.0  # seconds before a job waiting for its parent looks again, as a safety net
-HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alone
-# Verdicts after which a job flagged `requeue` goes round again at once.
-SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
-# Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
-JOBS = cast(Table, SyncJob.__table__)
-# The sync log's Core table: its rows go in by executemany with one cached statement, not
-# through the ORM's per-row bookkeeping.
-LOGS = cast(Table, SyncLog.__table__)
-
-
-def backoff(n: int, settings: DeliverySettings) -> float:
-    """Exponential with jitter: base * 2^(n-1), capped, scaled by a random 50-100%."""
-    delay = min(settings.backoff_max, settings.backoff_base * 2 ** max(n - 1, 0))
-    return float(delay * random.uniform(0.5, 1.0))
-
-
-def _log_verdicts(provider: str, results: Sequence[Result]) -> None:
-    """One line per job that did not go through (and per success at DEBUG), carrying the job id
-    and the record, so one record can be followed from its request to its sync-log rows."""
-    debug = log.isEnabledFor(logging.DEBUG)
-    for r in results:
-        failed = r.log_status is LogStatus.failed
-        if not failed and not debug:
-            continue
-        record = r.claimed.record
-        log.log(
-            logging.WARNING if failed else logging.DEBUG,
-            "job %s %s %s/%s at %s: %s",
-            r.claimed.job.id,
-            r.status.value,
-            record.kind,
-            record.external_id,
-            provider,
-            r.error or (r.log_status.value if r.log_status else "waiting"),
-            extra={
-                "job_id": r.claimed.job.id,
-                "provider": provider,
-                "record": f"{record.kind}/{record.external_id}",
-            },
-        )
-
-
-@dataclass(slots=True)
-class Claimed:
-    job: SyncJob
-    record: Record
-
-
-@dataclass(slots=True)
-class Result:
-    """One claimed job's fate, written with the others of its batch in one transaction."""
-
-    claimed: Claimed
-    status: JobStatus
-    outcome: Outcome | None = None  # None: no call was made (skipped, or waiting)
-    log_status: LogStatus | None = None
-    action: Action = Action.upsert
-    error: str | None = None
-    run_after: datetime | None = None
-    attempts: int = 0
-    deferrals: int = 0
-    duration_ms: float | None = None
 
 
 class Worker(Poller):
@@ -123,8 +52,10 @@ class Worker(Poller):
         self.poll_interval = settings.poll_interval
         self.notifier = notifier or Notifier()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.renew_every = settings.lease_seconds / 3  # seconds between lease renewals
         self._slots = asyncio.Semaphore(concurrency)
         self._next_reclaim = 0.0
+        self._quiet_renewals = LogThrottle(60.0)
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> None:
         """Deliver until `stop` is set; with `drain`, return once nothing is queued or running."""
@@ -158,47 +89,33 @@ class Worker(Poller):
             for start in range(0, len(items), provider.batch_size):
                 chunk = items[start : start + provider.batch_size]
                 tasks.append(self._deliver_guarded(provider, kind, chunk))
-        await asyncio.gather(*tasks)
+        heartbeat = asyncio.create_task(self._renew(str(claimed[0].job.lease_token)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            heartbeat.cancel()
         return len(claimed)
 
-    # -- claiming -------------------------------------------------------------------------
+    # -- claiming and leases --------------------------------------------------------------
 
     async def _claim(self) -> list[Claimed]:
         now = utcnow()
         token = secrets.token_hex(8)
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
         async with transaction(self.sessions) as session:
+            gate = await breaker.gate(
+                session, list(self.providers), now, self.settings.lease_seconds
+            )
+            open_to = [p for p in self.providers if p not in gate.held and p not in gate.probe]
             ids: list[int] = []
-            # One status at a time: `status = x ORDER BY run_after` walks the (status, run_after)
-            # index and stops after a batch, where `status IN (...)` sorted every due job on
-            # each claim (quadratic over a 100,000-job bulk). Queued first; waiting jobs are
-            # rechecks that a parent's delivery also wakes directly.
-            for status in (JobStatus.queued, JobStatus.waiting):
-                room = self.settings.claim_batch - len(ids)
-                if room <= 0:
-                    break
-                due = (
-                    select(SyncJob.id)
-                    .where(
-                        SyncJob.status == status.value,
-                        SyncJob.run_after <= now,
-                        SyncJob.provider.in_(list(self.providers)),
-                    )
-                    .order_by(SyncJob.run_after, SyncJob.id)
-                    .limit(room)
-                    .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
-                )
-                ids += await session.scalars(
-                    update(SyncJob)
-                    .where(SyncJob.id.in_(due.scalar_subquery()))
-                    .values(
-                        status=JobStatus.running.value,
-                        lease_until=now + timedelta(seconds=self.settings.lease_seconds),
-                        lease_token=token,
-                        requeue=False,
-                        updated_at=now,
-                    )
-                    .returning(SyncJob.id)
-                    .execution_options(synchronize_session=False)
+            for name in sorted(gate.probe):  # a provider being probed gets one job
+                probe = await self._claim_due(session, [name], 1, token, lease_until, now)
+                if not probe:  # nothing due to probe with: look again next round
+                    await breaker.no_probe(session, name, now)
+                ids += probe
+            if open_to:
+                ids += await self._claim_due(
+                    session, open_to, self.settings.claim_batch, token, lease_until, now
                 )
             if not ids:
                 return []
@@ -210,8 +127,72 @@ class Worker(Poller):
             )
             return [Claimed(job, record) for job, record in rows]
 
+    async def _claim_due(
+        self,
+        session: AsyncSession,
+        providers: list[str],
+        limit: int,
+        token: str,
+        lease_until: datetime,
+        now: datetime,
+    ) -> list[int]:
+        ids: list[int] = []
+        # One status at a time: `status = x ORDER BY run_after` walks the (status, run_after)
+        # index and stops after a batch, where `status IN (...)` sorted every due job on each
+        # claim (quadratic over a 100,000-job bulk). Queued first; waiting jobs are rechecks
+        # that a parent's delivery also wakes directly.
+        for status in (JobStatus.queued, JobStatus.waiting):
+            room = limit - len(ids)
+            if room <= 0:
+                break
+            due = (
+                select(SyncJob.id)
+                .where(
+                    SyncJob.status == status.value,
+                    SyncJob.run_after <= now,
+                    SyncJob.provider.in_(providers),
+                )
+                .order_by(SyncJob.run_after, SyncJob.id)
+                .limit(room)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers
+            )
+            ids += await session.scalars(
+                update(SyncJob)
+                .where(SyncJob.id.in_(due.scalar_subquery()))
+                .values(
+                    status=JobStatus.running.value,
+                    lease_until=lease_until,
+                    lease_token=token,
+                    requeue=False,
+                    updated_at=now,
+                )
+                .returning(SyncJob.id)
+                .execution_options(synchronize_session=False)
+            )
+        return ids
+
+    async def _renew(self, token: str) -> None:
+        """While this round's batches are delivered, keep their leases: every third of a lease,
+        push lease_until forward for the jobs still running under our token."""
+        while True:
+            await asyncio.sleep(self.renew_every)
+            now = utcnow()
+            try:
+                async with transaction(self.sessions) as session:
+                    await session.execute(
+                        update(SyncJob)
+                        .where(
+                            SyncJob.lease_token == token,
+                            SyncJob.status == JobStatus.running.value,
+                        )
+                        .values(lease_until=now + timedelta(seconds=self.settings.lease_seconds))
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception as exc:  # the fence still protects the outcome
+                self._quiet_renewals.exception(log, "lease renewal failed", exc)
+
     async def _reclaim_expired(self) -> None:
-        """A worker that died loses its lease; its jobs go back to the queue."""
+        """A worker that died (or stalled past its lease) loses its jobs to the queue."""
         if time.monotonic() < self._next_reclaim:
             return
         self._next_reclaim = time.monotonic() + self.settings.lease_seconds / 4
@@ -241,11 +222,12 @@ class Worker(Poller):
         results: list[Result] = []
         to_send: list[tuple[Claimed, Delivery]] = []
         spec = SPECS[kind]
+        now = utcnow()
         for item in items:
             job, record = item.job, item.record
             link = links.get(record.id)
             if kind not in provider.kinds:
-                results.append(self._skip(item, f"{provider.name} does not take {kind} records"))
+                results.append(skip(item, f"{provider.name} does not take {kind} records"))
                 continue
             if (
                 not job.force
@@ -253,13 +235,22 @@ class Worker(Poller):
                 and link.status == LinkStatus.synced
                 and link.confirmed_hash == record.content_hash
             ):
-                results.append(self._skip(item, "unchanged since the last confirmed sync"))
+                results.append(skip(item, "unchanged since the last confirmed sync"))
                 continue
             parent_crm_id = None
             if record.parent_kind and record.parent_id:
                 parent_crm_id = parent_ids.get((record.parent_kind, record.parent_id))
                 if parent_crm_id is None:
-                    results.append(self._wait(item, spec.parent_kind, record.parent_id, provider))
+                    results.append(
+                        wait(
+                            item,
+                            spec.parent_kind,
+                            record.parent_id,
+                            provider.name,
+                            now,
+                            self.settings,
+                        )
+                    )
                     continue
             to_send.append(
                 (
@@ -275,24 +266,46 @@ class Worker(Poller):
                     ),
                 )
             )
+        call_error: str | None = None
         if to_send:
             started = time.perf_counter()
-            outcomes = await self._call(provider, kind, [d for _, d in to_send])
+            answers = await self._call(provider, kind, [d for _, d in to_send])
             elapsed = time.perf_counter() - started
-            errors = (o.error.kind if o.error else None for o in outcomes)
+            errors = (o.error.kind if o.error else None for o in answers)
             metrics.observe_call(provider.name, kind.value, elapsed, errors)
+            call_error = breaker.call_failed(answers)
             per_record_ms = elapsed * 1000 / len(to_send)
-            for (item, _), outcome in zip(to_send, outcomes, strict=True):
-                result = self._judge(item, outcome)
+            now = utcnow()
+            for (item, _), outcome in zip(to_send, answers, strict=True):
+                result = judge(item, outcome, now, self.settings)
                 result.duration_ms = per_record_ms
                 results.append(result)
-        await self._write(provider.name, kind, results)
+        async with transaction(self.sessions) as session:
+            written = await outcomes.write(
+                session,
+                provider.name,
+                kind,
+                results,
+                utcnow(),
+                call_error=call_error,
+                called=bool(to_send),
+                settings=self.settings,
+            )
+        if len(written) < len(results):
+            log.warning(
+                "worker %s lost the lease of %d %s job(s) at %s: their outcome is dropped and "
+                "they go round again",
+                self.name,
+                len(results) - len(written),
+                kind.value,
+                provider.name,
+            )
         self.notifier.notify()
         metrics.count_jobs(
             provider.name,
-            [(r.status, r.log_status.value if r.log_status else None) for r in results],
+            [(r.status, r.log_status.value if r.log_status else None) for r in written],
         )
-        _log_verdicts(provider.name, results)
+        log_verdicts(provider.name, written)
 
     async def _lookup(
         self, provider: str, items: Sequence[Claimed]
@@ -331,13 +344,13 @@ class Worker(Poller):
         """The provider call; a whole-batch failure becomes the same failure for each record."""
         try:
             async with asyncio.timeout(self.settings.provider_timeout):
-                outcomes = await provider.deliver(kind, deliveries)
-            if len(outcomes) != len(deliveries):
+                answers = await provider.deliver(kind, deliveries)
+            if len(answers) != len(deliveries):
                 raise ProviderError(
                     FailureKind.transient,
-                    f"{provider.name} answered {len(outcomes)} outcomes for {len(deliveries)}",
+                    f"{provider.name} answered {len(answers)} outcomes for {len(deliveries)}",
                 )
-            return outcomes
+            return answers
         except ProviderError as exc:
             return [Outcome.failed(exc) for _ in deliveries]
         except TimeoutError:
@@ -352,289 +365,3 @@ class Worker(Poller):
                 FailureKind.transient, f"{provider.name}: {type(exc).__name__}: {exc}"
             )
             return [Outcome.failed(error) for _ in deliveries]
-
-    # -- judging ----------------------------------------------------------------------------
-
-    def _skip(self, item: Claimed, reason: str) -> Result:
-        return Result(
-            item,
-            JobStatus.done,
-            log_status=LogStatus.skipped,
-            error=reason,
-            attempts=item.job.attempts,
-            deferrals=item.job.deferrals,
-        )
-
-    def _wait(
-        self, item: Claimed, parent_kind: Kind | None, parent_id: str, provider: Provider
-    ) -> Result:
-        deferrals = item.job.deferrals + 1
-        delay = min(WAIT_RECHECK * deferrals, self.settings.backoff_max)
-        return Result(
-            item,
-            JobStatus.waiting,
-            error=f"waiting for {parent_kind} {parent_id} to be synced to {provider.name}",
-            run_after=utcnow() + timedelta(seconds=delay),
-            attempts=item.job.attempts,
-            deferrals=deferrals,
-        )
-
-    def _judge(self, item: Claimed, outcome: Outcome) -> Result:
-        job = item.job
-        if outcome.error is None:
-            return Result(
-                item,
-                JobStatus.done,
-                outcome,
-                LogStatus.success,
-                outcome.action,
-                attempts=job.attempts,
-                deferrals=job.deferrals,
-            )
-        error = outcome.error
-        now = utcnow()
-        attempts, deferrals = job.attempts, job.deferrals
-        if error.kind.permanent:
-            return Result(
-                item,
-                JobStatus.failed,
-                outcome,
-                LogStatus.failed,
-                outcome.action,
-                error=error.message,
-                attempts=attempts + 1,
-                deferrals=deferrals,
-            )
-        if error.kind is FailureKind.transient:
-            attempts += 1
-            if attempts >= self.settings.max_attempts:
-                return Result(
-                    item,
-                    JobStatus.dead,
-                    outcome,
-                    LogStatus.failed,
-                    outcome.action,
-                    error=f"{error.message} (gave up after {attempts} attempts)",
-                    attempts=attempts,
-                    deferrals=deferrals,
-                )
-            delay = backoff(attempts, self.settings)
-        else:  # rate limited, timed out, unauthorised: not the record's fault
-            deferrals += 1
-            delay = backoff(deferrals, self.settings)
-            if error.kind is FailureKind.unauthorized:
-                delay = max(delay, HOLD_UNAUTHORIZED)
-        delay = max(delay, error.retry_after or 0.0)
-        return Result(
-            item,
-            JobStatus.queued,
-            outcome,
-            LogStatus.failed,
-            outcome.action,
-            error=error.message,
-            run_after=now + timedelta(seconds=delay),
-            attempts=attempts,
-            deferrals=deferrals,
-        )
-
-    # -- writing ----------------------------------------------------------------------------
-
-    async def _write(self, provider: str, kind: Kind, results: Sequence[Result]) -> None:
-        if not results:
-            return
-        now = utcnow()
-        async with transaction(self.sessions) as session:
-            log_ids = await self._insert_logs(session, provider, kind, results, now)
-            await self._upsert_links(session, provider, results, log_ids, now)
-            await self._update_jobs(session, results, now)
-            delivered = [r.claimed.record for r in results if r.log_status is LogStatus.success]
-            await self._wake_children(session, provider, kind, delivered, now)
-
-    async def _insert_logs(
-        self,
-        session: AsyncSession,
-        provider: str,
-        kind: Kind,
-        results: Sequence[Result],
-        now: datetime,
-    ) -> dict[int, int]:
-        logged = [r for r in results if r.log_status is not None]
-        if not logged:
-            return {}
-        rows = []
-        for r in logged:
-            o = r.outcome
-            link_crm_id = o.crm_id if o else None
-            rows.append(
-                {
-                    "created_at": now,
-                    "provider": provider,
-                    "entity_type": kind.value,
-                    "entity_id": r.claimed.record.external_id,
-                    "crm_id": link_crm_id,
-                    "action": (r.action if o else Action.update).value,
-                    "status": r.log_status.value,  # type: ignore[union-attr]
-                    "http_status": o.http_status if o else None,
-                    "request": redact(o.request) if o else None,
-                    "response": redact(o.response) if o else None,
-                    "error": r.error,
-                    "duration_ms": r.duration_ms,
-                    "attempt": r.claimed.job.attempts + r.claimed.job.deferrals + 1,
-                    "job_id": r.claimed.job.id,
-                    "bulk_id": r.claimed.job.bulk_id,
-                }
-            )
-        ids = await session.scalars(
-            insert(LOGS).returning(LOGS.c.id, sort_by_parameter_order=True), rows
-        )
-        return {r.claimed.job.id: log_id for r, log_id in zip(logged, ids, strict=True)}
-
-    async def _upsert_links(
-        self,
-        session: AsyncSession,
-        provider: str,
-        results: Sequence[Result],
-        log_ids: dict[int, int],
-        now: datetime,
-    ) -> None:
-        rows: list[dict[str, Any]] = []
-        for r in results:
-            if r.outcome is None:
-                continue
-            record = r.claimed.record
-            ok = r.log_status is LogStatus.success
-            final = r.status in (JobStatus.failed, JobStatus.dead)
-            rows.append(
-                {
-                    "record_id": record.id,
-                    "provider": provider,
-                    "crm_id": r.outcome.crm_id,
-                    # "pending" here means: keep the link's status (a retry is still to come).
-                    "status": (
-                        LinkStatus.synced
-                        if ok
-                        else LinkStatus.failed
-                        if final
-                        else LinkStatus.pending
-                    ).value,
-                    "confirmed_hash": record.content_hash if ok else None,
-                    "attempted_hash": record.content_hash,
-                    "last_synced_at": now if ok else None,
-                    "last_attempt_at": now,
-                    "last_error": None if ok else r.error,
-                    "last_log_id": log_ids.get(r.claimed.job.id),
-                }
-            )
-        if not rows:
-            return
-        insert = dialect_insert(session)
-        # executemany (insertmanyvalues), not .values(rows): one cached statement instead of
-        # compiling a fresh multi-row VALUES clause for every batch.
-        stmt = insert(cast(Table, ProviderLink.__table__))
-        new, old = stmt.excluded, ProviderLink
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["record_id", "provider"],
-            set_={
-                "crm_id": func.coalesce(new.crm_id, old.crm_id),
-                "status": case(
-                    (new.status == LinkStatus.pending.value, old.status), else_=new.status
-                ),
-                "confirmed_hash": func.coalesce(new.confirmed_hash, old.confirmed_hash),
-                "attempted_hash": new.attempted_hash,
-                "last_synced_at": func.coalesce(new.last_synced_at, old.last_synced_at),
-                "last_attempt_at": new.last_attempt_at,
-                "last_error": new.last_error,
-                "last_log_id": func.coalesce(new.last_log_id, old.last_log_id),
-            },
-        )
-        await session.execute(stmt, rows)
-
-    async def _update_jobs(
-        self, session: AsyncSession, results: Sequence[Result], now: datetime
-    ) -> None:
-        jobs = JOBS.c
-        at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
-        # New content (or its parent's CRM id) arrived while this job ran: it goes round again.
-        # (`settles` is bound per row: an expanding IN cannot be used with executemany.)
-        again = and_(jobs.requeue, bindparam("settles", type_=Boolean()))
-        stmt = (
-            update(JOBS)
-            .where(jobs.id == bindparam("jid"), jobs.lease_token == bindparam("token"))
-            .values(
-                status=case((again, JobStatus.queued.value), else_=bindparam("st")),
-                run_after=case((again, at), else_=after),
-                attempts=case((again, 0), else_=bindparam("att")),
-                deferrals=case((again, 0), else_=bindparam("dfr")),
-                requeue=False,
-                force=case((again, jobs.force), else_=False),
-                last_error=bindparam("err"),
-                lease_token=None,
-                lease_until=None,
-                updated_at=at,
-            )
-        )
-        params = [
-            {
-                "jid": r.claimed.job.id,
-                "token": r.claimed.job.lease_token,
-                "st": r.status.value,
-                "settles": r.status in SETTLES,
-                "after": r.run_after or now,
-                "att": r.attempts,
-                "dfr": r.deferrals,
-                "err": None if r.status is JobStatus.done else r.error,
-                "now": now,
-            }
-            # In job id order, as _wake_children locks: two workers' writes never wait in a circle.
-            for r in sorted(results, key=lambda r: r.claimed.job.id)
-        ]
-        await session.execute(stmt, params)
-
-    async def _wake_children(
-        self,
-        session: AsyncSession,
-        provider: str,
-        kind: Kind,
-        delivered: Iterable[Record],
-        now: datetime,
-    ) -> None:
-        """Children waiting for these records go now. A child being judged at this very moment
-        is flagged to go round again, so its 'waiting' verdict cannot swallow this wake-up."""
-        ids = [r.external_id for r in delivered]
-        if not ids:
-            return
-        children = select(Record.id).where(
-            Record.parent_kind == kind.value, Record.parent_id.in_(ids)
-        )
-        waiting = SyncJob.status == JobStatus.waiting.value
-        running = SyncJob.status == JobStatus.running.value
-        # Lock the children's jobs in id order first (another worker may be writing some of
-        # them, in the same order), then update them.
-        locked = list(
-            await session.scalars(
-                select(SyncJob.id)
-                .where(
-                    SyncJob.provider == provider,
-                    SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-                    SyncJob.record_id.in_(children.scalar_subquery()),
-                )
-                .order_by(SyncJob.id)
-                .with_for_update()
-            )
-        )
-        if not locked:
-            return
-        await session.execute(
-            update(SyncJob)
-            .where(
-                SyncJob.id.in_(locked),
-                SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-            )
-            .values(
-                status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
-                run_after=case((waiting, now), else_=SyncJob.run_after),
-                requeue=case((running, True), else_=SyncJob.requeue),
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )

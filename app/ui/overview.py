@@ -1,5 +1,6 @@
-"""The overview: per provider reachable or not, queue, outcomes, a deliveries-per-minute chart
-and rate-limit waits; the last pull; the webhook inbox backlog. Refreshed live by htmx."""
+"""The overview: per provider reachable or held by its circuit breaker, queue, outcomes, a
+deliveries-per-minute chart and rate-limit waits; the last pull; the webhook inbox backlog.
+Refreshed live by htmx."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,6 +23,7 @@ from app.records import Kind
 from app.sync.accept import load_record
 from app.sync.outbox import enqueue
 from tests.crm.tables import crm_snapshot
+from tests.eventually import eventually
 
 OWNER = {
     "userId": "user_123abc",
@@ -177,21 +177,20 @@ async def test_the_same_enquiry_sent_twice_changes_nothing(client, services, ses
 
 
 async def _delivered_twice(sessions: Any, enquiry_id: str) -> None:
-    async with asyncio.timeout(5):
-        while True:
-            async with sessions() as session:
-                done = await session.scalar(
-                    select(func.count())
-                    .select_from(SyncLog)
-                    .where(
-                        SyncLog.provider == "internal",
-                        SyncLog.entity_id == enquiry_id,
-                        SyncLog.status == "success",
-                    )
+    async def twice() -> None:
+        async with sessions() as session:
+            done = await session.scalar(
+                select(func.count())
+                .select_from(SyncLog)
+                .where(
+                    SyncLog.provider == "internal",
+                    SyncLog.entity_id == enquiry_id,
+                    SyncLog.status == "success",
                 )
-            if done == 2:
-                return
-            await asyncio.sleep(0.02)
+            )
+        assert done == 2
+
+    await eventually(twice, seconds=5)
 
 
 async def test_both_providers_receive_every_record_each_with_its_own_status(

@@ -24,7 +24,7 @@ from tests.routers.test_logs import make_failures, until_status
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return make_settings(db_url, delivery={"max_attempts": 2})
+    return make_settings(db_url, delivery={"retry_horizon": 0.001})  # dead at the 2nd failure
 
 
 async def crm_sync(db_url: str, *args: str, **env: str) -> Result:

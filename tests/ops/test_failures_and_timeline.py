@@ -18,7 +18,7 @@ from tests.routers.test_logs import make_failures, until_status
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return make_settings(db_url, delivery={"max_attempts": 2})
+    return make_settings(db_url, delivery={"retry_horizon": 0.001})
 
 
 async def test_only_the_picked_jobs_are_requeued(client, mock, services) -> None:

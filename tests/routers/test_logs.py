@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -11,26 +10,28 @@ from app.ops.logs import encode_cursor
 from app.providers.mock import Faults
 from app.settings import Settings
 from tests.conftest import make_settings
+from tests.eventually import eventually
 from tests.ops.helpers import owners
 
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    """Two attempts, so a transient fault makes a dead job quickly."""
-    return make_settings(db_url, delivery={"max_attempts": 2})
+    """A retry horizon of a millisecond: a record's second failing attempt is past it, so a
+    transient fault makes a dead job after exactly two attempts."""
+    return make_settings(db_url, delivery={"retry_horizon": 0.001})
 
 
 async def until_status(client: Any, user_id: str, wanted: str) -> dict[str, Any]:
-    for _ in range(500):
+    async def reached() -> dict[str, Any]:
         status = (await client.get("/api/crm/sync/owner", params={"userId": user_id})).json()
-        if status["syncStatus"] == wanted:
-            return dict(status)
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{user_id} never became {wanted}: {status}")
+        assert status["syncStatus"] == wanted, f"{user_id} never became {wanted}: {status}"
+        return dict(status)
+
+    return await eventually(reached)
 
 
 async def make_failures(client: Any, mock: Any) -> None:
-    """u1, u2 die of 503s (out of attempts); u3 is rejected by the CRM."""
+    """u1, u2 die of 503s (past the retry horizon); u3 is rejected by the CRM."""
     mock.faults = Faults(mode="transient")
     for record in owners(2):
         await client.post("/api/crm/sync/owner", json=record, headers={"Prefer": "respond-async"})
@@ -57,7 +58,7 @@ async def test_failed_and_dead_jobs_are_found_in_the_log_retried_and_then_succee
     assert rows[0]["request"]["properties"]["email"] == "owner3@example.com"
     assert rows[0]["response"] == {"error": "invalid record", "message": "rejected by request"}
     dead = [r for r in rows if r["entityId"] == "u1"]
-    assert "gave up after 2 attempts" in dead[0]["error"]
+    assert "past the retry horizon" in dead[0]["error"]
     assert {r["attempt"] for r in dead} == {1, 2}
 
     mock.faults = Faults()  # the CRM is healthy again

@@ -75,7 +75,7 @@ class LiveServer:
 @pytest.fixture
 def live(db_url: str, free_port: Callable[[], int]) -> Iterator[LiveServer]:
     """The service on a free port with the mock provider and quick retries."""
-    settings = make_settings(db_url, delivery={"max_attempts": 2})
+    settings = make_settings(db_url, delivery={"retry_horizon": 0.001})
     with LiveServer(create_app(settings), free_port()) as server:
         yield server
 

@@ -33,6 +33,8 @@ def test_ops_see_fix_and_watch_a_failure_heal(browser: Browser, ops_api: httpx.C
     assert _figure(browser, "mock", "failures") == str(status["failures"]) == "1"
     connected = browser.find('[data-provider="mock"] [data-figure="connected"]')
     assert connected.get_attribute("data-value") == ("true" if status["connected"] else "false")
+    breaker = browser.find('[data-provider="mock"] [data-figure="breaker"]')
+    assert breaker.get_attribute("data-value") == status["breaker"]["state"] == "closed"
     assert _figure(browser, "mock", "synced24h") == "1"
 
     browser.go("/ui/failures")

@@ -1,0 +1,282 @@
+"""Writing a batch's outcome: its sync-log rows, links, job verdicts, the children it wakes and
+the provider's breaker, in one transaction fenced by the lease token. A worker that lost its
+lease (it stalled, another worker took the jobs over) writes nothing of what it did: its jobs go
+round once more with the latest snapshot, so a stale call that landed late at the CRM is
+overwritten by the newest content."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Boolean, Table, and_, bindparam, case, func, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import UTCDateTime, dialect_insert
+from app.models import JobStatus, LinkStatus, LogStatus, ProviderLink, Record, SyncJob, SyncLog
+from app.providers.base import Action, redact
+from app.records import Kind
+from app.settings import DeliverySettings
+from app.sync import breaker
+from app.sync.verdicts import Result
+
+# Verdicts after which a job flagged `requeue` goes round again at once.
+SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
+# Core table: per-row WHERE (lease token) in an executemany UPDATE is a Core feature.
+JOBS = cast(Table, SyncJob.__table__)
+# The sync log's Core table: its rows go in by executemany with one cached statement, not
+# through the ORM's per-row bookkeeping.
+LOGS = cast(Table, SyncLog.__table__)
+
+
+async def write(
+    session: AsyncSession,
+    provider: str,
+    kind: Kind,
+    results: Sequence[Result],
+    now: datetime,
+    *,
+    call_error: str | None,
+    called: bool,
+    settings: DeliverySettings,
+) -> list[Result]:
+    """Write the outcomes of jobs this worker still holds; returns those written. `called`:
+    the provider was called (its breaker learns `call_error`: None when the CRM answered)."""
+    if not results:
+        return []
+    held = await _fence(session, results)
+    mine = [r for r in results if r.claimed.job.id in held]
+    lost = [r for r in results if r.claimed.job.id not in held and r.outcome is not None]
+    if lost:
+        await _send_again(session, [r.claimed.job.id for r in lost], now)
+    if mine:
+        log_ids = await _insert_logs(session, provider, kind, mine, now)
+        await _upsert_links(session, provider, mine, log_ids, now)
+        await _update_jobs(session, mine, now)
+        delivered = [r.claimed.record for r in mine if r.log_status is LogStatus.success]
+        await _wake_children(session, provider, kind, delivered, now)
+    if called:
+        await breaker.record(session, provider, call_error, now, settings)
+    return mine
+
+
+async def _fence(session: AsyncSession, results: Sequence[Result]) -> set[int]:
+    """The jobs still leased to us, locked (in id order, as every writer of jobs locks them)
+    until this transaction ends, so nobody reclaims them between the check and the writes."""
+    token = results[0].claimed.job.lease_token
+    ids = sorted(r.claimed.job.id for r in results)
+    return set(
+        await session.scalars(
+            select(SyncJob.id)
+            .where(
+                SyncJob.id.in_(ids),
+                SyncJob.lease_token == token,
+                SyncJob.status == JobStatus.running.value,
+            )
+            .order_by(SyncJob.id)
+            .with_for_update()
+        )
+    )
+
+
+async def _send_again(session: AsyncSession, job_ids: list[int], now: datetime) -> None:
+    """Jobs whose lease we lost after calling the CRM: what we sent may land after what the new
+    holder sent, so each goes round once more, forced, with the latest snapshot (a running one
+    when its holder is done, a settled one now)."""
+    running = SyncJob.status == JobStatus.running.value
+    queued = SyncJob.status == JobStatus.queued.value
+    await session.execute(
+        update(SyncJob)
+        .where(SyncJob.id.in_(job_ids))
+        .values(
+            requeue=case((running, true()), else_=SyncJob.requeue),
+            status=case((running | queued, SyncJob.status), else_=JobStatus.queued.value),
+            run_after=case((running | queued, SyncJob.run_after), else_=now),
+            force=true(),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _insert_logs(
+    session: AsyncSession,
+    provider: str,
+    kind: Kind,
+    results: Sequence[Result],
+    now: datetime,
+) -> dict[int, int]:
+    logged = [r for r in results if r.log_status is not None]
+    if not logged:
+        return {}
+    rows = []
+    for r in logged:
+        o = r.outcome
+        link_crm_id = o.crm_id if o else None
+        rows.append(
+            {
+                "created_at": now,
+                "provider": provider,
+                "entity_type": kind.value,
+                "entity_id": r.claimed.record.external_id,
+                "crm_id": link_crm_id,
+                "action": (r.action if o else Action.update).value,
+                "status": r.log_status.value,  # type: ignore[union-attr]
+                "http_status": o.http_status if o else None,
+                "request": redact(o.request) if o else None,
+                "response": redact(o.response) if o else None,
+                "error": r.error,
+                "duration_ms": r.duration_ms,
+                "attempt": r.claimed.job.attempts + r.claimed.job.deferrals + 1,
+                "job_id": r.claimed.job.id,
+                "bulk_id": r.claimed.job.bulk_id,
+            }
+        )
+    ids = await session.scalars(
+        insert(LOGS).returning(LOGS.c.id, sort_by_parameter_order=True), rows
+    )
+    return {r.claimed.job.id: log_id for r, log_id in zip(logged, ids, strict=True)}
+
+
+async def _upsert_links(
+    session: AsyncSession,
+    provider: str,
+    results: Sequence[Result],
+    log_ids: dict[int, int],
+    now: datetime,
+) -> None:
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        if r.outcome is None:
+            continue
+        record = r.claimed.record
+        ok = r.log_status is LogStatus.success
+        final = r.status in (JobStatus.failed, JobStatus.dead)
+        rows.append(
+            {
+                "record_id": record.id,
+                "provider": provider,
+                "crm_id": r.outcome.crm_id,
+                # "pending" here means: keep the link's status (a retry is still to come).
+                "status": (
+                    LinkStatus.synced if ok else LinkStatus.failed if final else LinkStatus.pending
+                ).value,
+                "confirmed_hash": record.content_hash if ok else None,
+                "attempted_hash": record.content_hash,
+                "last_synced_at": now if ok else None,
+                "last_attempt_at": now,
+                "last_error": None if ok else r.error,
+                "last_log_id": log_ids.get(r.claimed.job.id),
+            }
+        )
+    if not rows:
+        return
+    insert_for = dialect_insert(session)
+    # executemany (insertmanyvalues), not .values(rows): one cached statement instead of
+    # compiling a fresh multi-row VALUES clause for every batch.
+    stmt = insert_for(cast(Table, ProviderLink.__table__))
+    new, old = stmt.excluded, ProviderLink
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["record_id", "provider"],
+        set_={
+            "crm_id": func.coalesce(new.crm_id, old.crm_id),
+            "status": case((new.status == LinkStatus.pending.value, old.status), else_=new.status),
+            "confirmed_hash": func.coalesce(new.confirmed_hash, old.confirmed_hash),
+            "attempted_hash": new.attempted_hash,
+            "last_synced_at": func.coalesce(new.last_synced_at, old.last_synced_at),
+            "last_attempt_at": new.last_attempt_at,
+            "last_error": new.last_error,
+            "last_log_id": func.coalesce(new.last_log_id, old.last_log_id),
+        },
+    )
+    await session.execute(stmt, rows)
+
+
+async def _update_jobs(session: AsyncSession, results: Sequence[Result], now: datetime) -> None:
+    jobs = JOBS.c
+    at, after = bindparam("now", type_=UTCDateTime()), bindparam("after", type_=UTCDateTime())
+    # New content (or its parent's CRM id) arrived while this job ran: it goes round again.
+    # (`settles` is bound per row: an expanding IN cannot be used with executemany.)
+    again = and_(jobs.requeue, bindparam("settles", type_=Boolean()))
+    stmt = (
+        update(JOBS)
+        .where(jobs.id == bindparam("jid"), jobs.lease_token == bindparam("token"))
+        .values(
+            status=case((again, JobStatus.queued.value), else_=bindparam("st")),
+            run_after=case((again, at), else_=after),
+            attempts=case((again, 0), else_=bindparam("att")),
+            deferrals=case((again, 0), else_=bindparam("dfr")),
+            requeue=False,
+            force=case((again, jobs.force), else_=False),
+            failing_since=case((again, None), else_=bindparam("since", type_=UTCDateTime())),
+            last_error=bindparam("err"),
+            lease_token=None,
+            lease_until=None,
+            updated_at=at,
+        )
+    )
+    params = [
+        {
+            "jid": r.claimed.job.id,
+            "token": r.claimed.job.lease_token,
+            "st": r.status.value,
+            "settles": r.status in SETTLES,
+            "after": r.run_after or now,
+            "att": r.attempts,
+            "dfr": r.deferrals,
+            "err": None if r.status is JobStatus.done else r.error,
+            "since": None if r.status is JobStatus.done else r.failing_since,
+            "now": now,
+        }
+        # In job id order, as _wake_children locks: two workers' writes never wait in a circle.
+        for r in sorted(results, key=lambda r: r.claimed.job.id)
+    ]
+    await session.execute(stmt, params)
+
+
+async def _wake_children(
+    session: AsyncSession,
+    provider: str,
+    kind: Kind,
+    delivered: Iterable[Record],
+    now: datetime,
+) -> None:
+    """Children waiting for these records go now. A child being judged at this very moment
+    is flagged to go round again, so its 'waiting' verdict cannot swallow this wake-up."""
+    ids = [r.external_id for r in delivered]
+    if not ids:
+        return
+    children = select(Record.id).where(Record.parent_kind == kind.value, Record.parent_id.in_(ids))
+    waiting = SyncJob.status == JobStatus.waiting.value
+    running = SyncJob.status == JobStatus.running.value
+    # Lock the children's jobs in id order first (another worker may be writing some of
+    # them, in the same order), then update them.
+    locked = list(
+        await session.scalars(
+            select(SyncJob.id)
+            .where(
+                SyncJob.provider == provider,
+                SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+                SyncJob.record_id.in_(children.scalar_subquery()),
+            )
+            .order_by(SyncJob.id)
+            .with_for_update()
+        )
+    )
+    if not locked:
+        return
+    await session.execute(
+        update(SyncJob)
+        .where(
+            SyncJob.id.in_(locked),
+            SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+        )
+        .values(
+            status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
+            run_after=case((waiting, now), else_=SyncJob.run_after),
+            requeue=case((running, True), else_=SyncJob.requeue),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,181 @@
+"""Judging a claimed job: skipped, waiting for its parent, done, failed (rejected), retried later
+or dead (failing past the retry horizon). Pure: no I/O, so every rule is easy to test."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.models import JobStatus, LogStatus, Record, SyncJob
+from app.providers.base import Action, FailureKind, Outcome
+from app.records import Kind
+from app.settings import DeliverySettings
+
+log = logging.getLogger("app.sync.worker")
+
+WAIT_RECHECK = 30.0  # seconds before a job waiting for its parent looks again, as a safety net
+HOLD_UNAUTHORIZED = 60.0  # seconds a provider with bad credentials is left alone
+# Failures that run the retry-horizon clock: the CRM failing. A 429 is its limit working and
+# bad credentials are ours to fix: neither ever makes a record dead.
+HORIZON_KINDS = frozenset({FailureKind.transient, FailureKind.timeout})
+
+
+@dataclass(slots=True)
+class Claimed:
+    job: SyncJob
+    record: Record
+
+
+@dataclass(slots=True)
+class Result:
+    """One claimed job's fate, written with the others of its batch in one transaction."""
+
+    claimed: Claimed
+    status: JobStatus
+    outcome: Outcome | None = None  # None: no call was made (skipped, or waiting)
+    log_status: LogStatus | None = None
+    action: Action = Action.upsert
+    error: str | None = None
+    run_after: datetime | None = None
+    attempts: int = 0
+    deferrals: int = 0
+    failing_since: datetime | None = None
+    duration_ms: float | None = None
+
+
+def backoff(n: int, settings: DeliverySettings) -> float:
+    """Seconds before retry n: base * 2^(n-1), capped at DELIVERY_BACKOFF_MAX, scaled by a
+    random 50-100% so the retries of many records spread out."""
+    delay = min(settings.backoff_max, settings.backoff_base * 2 ** min(max(n - 1, 0), 60))
+    return float(delay * random.uniform(0.5, 1.0))
+
+
+def skip(item: Claimed, reason: str) -> Result:
+    job = item.job
+    return Result(
+        item,
+        JobStatus.done,
+        log_status=LogStatus.skipped,
+        error=reason,
+        attempts=job.attempts,
+        deferrals=job.deferrals,
+    )
+
+
+def wait(
+    item: Claimed,
+    parent_kind: Kind | None,
+    parent_id: str,
+    provider: str,
+    now: datetime,
+    settings: DeliverySettings,
+) -> Result:
+    """The parent has no CRM id at this provider yet: its delivery wakes this job; a slow
+    recheck is the safety net."""
+    deferrals = item.job.deferrals + 1
+    delay = min(WAIT_RECHECK * deferrals, settings.backoff_max)
+    return Result(
+        item,
+        JobStatus.waiting,
+        error=f"waiting for {parent_kind} {parent_id} to be synced to {provider}",
+        run_after=now + timedelta(seconds=delay),
+        attempts=item.job.attempts,
+        deferrals=deferrals,
+        failing_since=item.job.failing_since,
+    )
+
+
+def judge(item: Claimed, outcome: Outcome, now: datetime, settings: DeliverySettings) -> Result:
+    """done on success; failed at once on a rejection (4xx); otherwise retried with backoff
+    (honouring Retry-After), and dead only once the record has been failing for longer than
+    DELIVERY_RETRY_HORIZON."""
+    job = item.job
+    if outcome.error is None:
+        return Result(
+            item,
+            JobStatus.done,
+            outcome,
+            LogStatus.success,
+            outcome.action,
+            attempts=job.attempts,
+            deferrals=job.deferrals,
+        )
+    error = outcome.error
+    attempts, deferrals = job.attempts, job.deferrals
+    if error.kind.permanent:
+        return Result(
+            item,
+            JobStatus.failed,
+            outcome,
+            LogStatus.failed,
+            outcome.action,
+            error=error.message,
+            attempts=attempts + 1,
+            deferrals=deferrals,
+        )
+    failing_since = job.failing_since
+    if error.kind in HORIZON_KINDS:
+        failing_since = failing_since or now
+        if now - failing_since >= settings.retry_horizon:
+            return Result(
+                item,
+                JobStatus.dead,
+                outcome,
+                LogStatus.failed,
+                outcome.action,
+                error=f"{error.message} (gave up: failing since {failing_since:%Y-%m-%d %H:%M}"
+                f" UTC, past the retry horizon of {settings.retry_horizon})",
+                attempts=attempts + 1,
+                deferrals=deferrals,
+                failing_since=failing_since,
+            )
+    if error.kind is FailureKind.transient:
+        attempts += 1
+        delay = backoff(attempts, settings)
+    else:  # rate limited, timed out, unauthorised: not the record's fault
+        deferrals += 1
+        delay = backoff(deferrals, settings)
+        if error.kind is FailureKind.unauthorized:
+            delay = max(delay, HOLD_UNAUTHORIZED)
+    delay = max(delay, error.retry_after or 0.0)
+    return Result(
+        item,
+        JobStatus.queued,
+        outcome,
+        LogStatus.failed,
+        outcome.action,
+        error=error.message,
+        run_after=now + timedelta(seconds=delay),
+        attempts=attempts,
+        deferrals=deferrals,
+        failing_since=failing_since,
+    )
+
+
+def log_verdicts(provider: str, results: Sequence[Result]) -> None:
+    """One line per job that did not go through (and per success at DEBUG), carrying the job id
+    and the record, so one record can be followed from its request to its sync-log rows."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    for r in results:
+        failed = r.log_status is LogStatus.failed
+        if not failed and not debug:
+            continue
+        record = r.claimed.record
+        log.log(
+            logging.WARNING if failed else logging.DEBUG,
+            "job %s %s %s/%s at %s: %s",
+            r.claimed.job.id,
+            r.status.value,
+            record.kind,
+            record.external_id,
+            provider,
+            r.error or (r.log_status.value if r.log_status else "waiting"),
+            extra={
+                "job_id": r.claimed.job.id,
+                "provider": provider,
+                "record": f"{record.kind}/{record.external_id}",
+            },
+        )
