@@ -15,7 +15,8 @@ from tests.ui.test_http import browser_like, sign_in
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """One failing call holds a provider, for a minute."""
-    return make_settings(db_url, delivery={"breaker_threshold": 1, "breaker_cooldown": 60})
+    held = {"breaker_threshold": 1, "breaker_cooldown": 60, "breaker_cooldown_max": 60}
+    return make_settings(db_url, delivery=held)
 
 
 async def test_a_provider_held_by_its_breaker_shows_as_held(app, client, ops, mock) -> None:
