@@ -47,6 +47,8 @@ RecordId = Annotated[
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Money = Annotated[float, Field(ge=0)]
+# An ISO 4217 code, lower-case as Stripe writes it; amounts beside it are in its major unit.
+CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)]
 Count = Annotated[int, Field(ge=0)]
 
 
@@ -148,9 +150,7 @@ class Booking(_Record):
     checkOut: date | None = None
     guests: Count | None = None
     totalPrice: Money | None = None
-    currency: (
-        Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)] | None
-    ) = None
+    currency: CurrencyCode | None = None
     status: Text | None = None
     paymentStatus: Text | None = None
 
@@ -174,6 +174,7 @@ class Membership(_Record):
     cancelledDate: datetime | date | None = None
     lastPaymentDate: datetime | date | None = None
     lastPaymentAmount: Money | None = None
+    currency: CurrencyCode | None = None  # of price and lastPaymentAmount
     nextPaymentDate: datetime | date | None = None
     autoRenew: bool | None = None
     paymentFailureCount: Count | None = None

@@ -182,6 +182,9 @@ class Settings(_Env):
     worker_in_process: bool = True
     sync_wait_seconds: float = Field(5.0, ge=0)
     stripe_webhook_secret: SecretStr | None = None
+    # Optional restricted key (read subscriptions and invoices): events of those are applied
+    # from the object read from Stripe at processing time (app/webhooks/stripe_fetch.py).
+    stripe_api_key: SecretStr | None = None
     phone_default_region: str = "GB"
     public_base_url: AnyHttpUrl | None = None
     log_level: str = "INFO"

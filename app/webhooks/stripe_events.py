@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app import money
+
 SOURCE = "stripe"
 
 CHECKOUT_COMPLETED = "checkout.session.completed"
@@ -51,6 +53,7 @@ SUBSCRIPTION_STATUS = {
     "incomplete": "inactive",  # first payment not made yet
     "incomplete_expired": "expired",
 }
+SETTLED_INVOICE = frozenset({"paid", "void"})  # an invoice in these owes nothing
 PLAN_TIERS = ("bronze", "silver", "gold")
 BILLING_CYCLES = {
     "annual": "annual",
@@ -60,12 +63,6 @@ BILLING_CYCLES = {
     "monthly": "monthly",
     "month": "monthly",
 }
-# Amounts in these currencies are whole units; in all others, hundredths.
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv"}
-    | {"xaf", "xof", "xpf"}
-)
-SYMBOLS = {"gbp": "£", "eur": "€", "usd": "$"}
 FOLLOW_UP_AFTER = timedelta(days=1)  # a high-priority note's reminder, from the event's time
 
 
@@ -149,19 +146,15 @@ def _when(value: Any) -> str | None:
 
 
 def _amount(minor: Any, currency: str | None) -> float | None:
+    """A Stripe amount (minor units) in major units, by Stripe's currency rules (app.money)."""
     units = _int(minor)
-    if units is None:
-        return None
-    return float(units) if (currency or "") in ZERO_DECIMAL else units / 100
+    return None if units is None else money.amount(units, currency)
 
 
-def _money(amount: float | None, currency: str | None) -> str:
-    if amount is None:
-        return "an unknown amount"
-    code = (currency or "").lower()
-    if code in SYMBOLS:
-        return f"{SYMBOLS[code]}{amount:,.2f}"
-    return f"{amount:,.2f} {code.upper()}".strip()
+def _currency(obj: dict[str, Any]) -> str | None:
+    """The object's ISO currency code, lower-case as Stripe sends it."""
+    code = _text(obj.get("currency"))
+    return code.lower() if code and len(code) == 3 else None
 
 
 def _metadata_owner(metadata: dict[str, Any]) -> str | None:
@@ -190,12 +183,15 @@ def refs(event: dict[str, Any]) -> Refs:
     return Refs(owner, _id(obj.get("customer")), subscription)
 
 
-def effects(event: dict[str, Any], owner_id: str) -> Effects:
-    """The event's meaning for `owner_id` (already resolved)."""
+def effects(event: dict[str, Any], owner_id: str, current: dict[str, Any] | None = None) -> Effects:
+    """The event's meaning for `owner_id` (already resolved). `current` is the event's object
+    as Stripe has it now (stripe_fetch), if it was read: state (statuses, dates, amounts) is
+    then taken from it; facts (notes, activities, a failed payment counted) always come from
+    the event itself, so a repeat of the event records the same facts."""
     handler = _HANDLERS.get(event["type"])
     if handler is None:
         return Effects(ignore=f"event type {event['type']} is not handled")
-    return handler(event, owner_id, refs(event))
+    return handler(event, owner_id, refs(event), current or _obj(event))
 
 
 # -- the mapping, one function per event family -----------------------------------------------
@@ -258,11 +254,12 @@ def _activity(
     }
 
 
-def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    session = _obj(event)
+def _checkout_completed(
+    event: dict[str, Any], owner_id: str, ref: Refs, session: dict[str, Any]
+) -> Effects:
     if session.get("mode") != "subscription":
         return Effects(ignore=f"checkout session in {session.get('mode')} mode: not a membership")
-    currency = _text(session.get("currency"))
+    currency = _currency(session)
     membership: dict[str, Any] = {
         "status": "active",
         **_stripe_ids(ref),
@@ -271,7 +268,7 @@ def _checkout_completed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effe
     }
     price = _amount(session.get("amount_total"), currency)
     if price is not None:
-        membership["price"] = price
+        membership.update(price=price, currency=currency)
     return Effects(membership=membership, owner_status="active")
 
 
@@ -290,8 +287,9 @@ def _period(subscription: dict[str, Any]) -> tuple[int | None, int | None]:
     return start, end
 
 
-def _subscription_changed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    sub = _obj(event)
+def _subscription_changed(
+    event: dict[str, Any], owner_id: str, ref: Refs, sub: dict[str, Any]
+) -> Effects:
     stripe_status = str(sub.get("status") or "")
     status = SUBSCRIPTION_STATUS.get(stripe_status)
     if status is None:
@@ -319,8 +317,9 @@ def _subscription_changed(event: dict[str, Any], owner_id: str, ref: Refs) -> Ef
     return Effects(membership=membership)
 
 
-def _subscription_deleted(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    sub = _obj(event)
+def _subscription_deleted(
+    event: dict[str, Any], owner_id: str, ref: Refs, sub: dict[str, Any]
+) -> Effects:
     when = _when(sub.get("ended_at")) or _when(event["created"])
     cancelled = _when(sub.get("canceled_at")) or when
     tier = _plan(_dict(sub.get("metadata"))).get("planTier")
@@ -345,17 +344,18 @@ def _subscription_deleted(event: dict[str, Any], owner_id: str, ref: Refs) -> Ef
     )
 
 
-def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    invoice = _obj(event)
+def _invoice_paid(
+    event: dict[str, Any], owner_id: str, ref: Refs, invoice: dict[str, Any]
+) -> Effects:
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
-    currency = _text(invoice.get("currency"))
+    currency = _currency(invoice)
     paid = _amount(invoice.get("amount_paid"), currency)
     membership: dict[str, Any] = {"status": "active", **_stripe_ids(ref)}
     if paid:
         transitions = _dict(invoice.get("status_transitions"))
         membership["lastPaymentDate"] = _when(transitions.get("paid_at")) or _when(event["created"])
-        membership["lastPaymentAmount"] = paid
+        membership.update(lastPaymentAmount=paid, currency=currency)
     found = Effects(membership=membership, owner_status="active")
     if invoice.get("billing_reason") == "subscription_cycle":
         invoice_id = _id(invoice.get("id")) or event["id"]
@@ -368,7 +368,7 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
                 f"activity_renewal_{invoice_id}",
                 "subscription_renewed",
                 "Membership renewed",
-                f"Renewal payment of {_money(paid, currency)} received "
+                f"Renewal payment of {money.format_money(paid, currency)} received "
                 f"(subscription {ref.subscription_id}, invoice {invoice_id}).",
                 {
                     "invoiceId": invoice_id,
@@ -381,30 +381,33 @@ def _invoice_paid(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     return found
 
 
-def _invoice_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    invoice = _obj(event)
+def _invoice_failed(
+    event: dict[str, Any], owner_id: str, ref: Refs, now: dict[str, Any]
+) -> Effects:
+    invoice = _obj(event)  # the note tells what failed then, whatever happened since
     if not ref.subscription_id:
         return Effects(ignore=f"invoice {invoice.get('id')} is not for a subscription")
-    currency = _text(invoice.get("currency"))
+    currency = _currency(invoice)
     due = _amount(invoice.get("amount_due"), currency)
     attempt = _int(invoice.get("attempt_count"))
     what = "Renewal" if invoice.get("billing_reason") == "subscription_cycle" else "Membership"
     content = (
-        f"{what} payment of {_money(due, currency)} failed"
+        f"{what} payment of {money.format_money(due, currency)} failed"
         + (f" (attempt {attempt})" if attempt else "")
         + f" for subscription {ref.subscription_id}, invoice {invoice.get('id')}. "
         "Owner suspended until it is paid: follow up."
     )
     return Effects(
         membership=_stripe_ids(ref),
-        owner_status="suspended",
+        # Read from Stripe since and paid (or voided): nothing is owed, nobody is suspended.
+        owner_status=None if now.get("status") in SETTLED_INVOICE else "suspended",
         count_failure=True,
         notes=[_note(event, owner_id, content)],
     )
 
 
 def _payment_facts(intent: dict[str, Any]) -> tuple[float | None, str | None, dict[str, Any]]:
-    currency = _text(intent.get("currency"))
+    currency = _currency(intent)
     received = _int(intent.get("amount_received"))
     amount = _amount(received if received else intent.get("amount"), currency)
     metadata = _dict(intent.get("metadata"))
@@ -418,12 +421,13 @@ def _payment_facts(intent: dict[str, Any]) -> tuple[float | None, str | None, di
     return amount, currency, {k: v for k, v in facts.items() if v is not None}
 
 
-def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    intent = _obj(event)
+def _payment_succeeded(
+    event: dict[str, Any], owner_id: str, ref: Refs, intent: dict[str, Any]
+) -> Effects:
     amount, currency, facts = _payment_facts(intent)
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
-    details = f"Payment of {_money(amount, currency)} received" + (
+    details = f"Payment of {money.format_money(amount, currency)} received" + (
         f" for booking {booking}" + (f" ({kind})" if kind else "") if booking else ""
     )
     activity = _activity(
@@ -438,8 +442,9 @@ def _payment_succeeded(event: dict[str, Any], owner_id: str, ref: Refs) -> Effec
     return Effects(owner_status="active", activities=[activity])
 
 
-def _payment_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
-    intent = _obj(event)
+def _payment_failed(
+    event: dict[str, Any], owner_id: str, ref: Refs, intent: dict[str, Any]
+) -> Effects:
     amount, currency, facts = _payment_facts(intent)
     error = _dict(intent.get("last_payment_error"))
     message = (
@@ -451,7 +456,7 @@ def _payment_failed(event: dict[str, Any], owner_id: str, ref: Refs) -> Effects:
     facts["errorMessage"] = message
     booking = facts.get("bookingId")
     kind = facts.get("paymentType")
-    what = f"Payment of {_money(amount, currency)}" + (
+    what = f"Payment of {money.format_money(amount, currency)}" + (
         f" for booking {booking}" + (f" ({kind})" if kind else "") if booking else ""
     )
     activity = _activity(

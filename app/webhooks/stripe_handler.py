@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,8 @@ from app.sync.accept import accept_one, load_record
 from app.webhooks.inbox import Handled, Incoming, requeue_waiting_for
 from app.webhooks.models import EventStatus, StripeOwnerState, WebhookEvent
 from app.webhooks.stripe_events import HANDLED, SOURCE, EventError, effects, parse_event, refs
+from app.webhooks.stripe_fetch import Fetched, StripeObjects
+from app.webhooks.stripe_order import Mark, Watermarks, mark_of
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +123,17 @@ async def _lock_state(session: AsyncSession, owner_id: str) -> StripeOwnerState:
 
 
 def _newer(
-    state: StripeOwnerState,
-    scope: str,
-    fields: dict[str, Any],
-    created: int,
-    event_id: str,
-    stale: list[str],
+    watermarks: Watermarks, scope: str, fields: dict[str, Any], mark: Mark, stale: list[str]
 ) -> dict[str, Any]:
-    """The fields no newer event has set (ties apply: same-second events keep arrival order),
-    recording this event as their setter."""
-    applied = dict(state.applied or {})
+    """The fields no newer event has set (stripe_order's rules), recording this event as
+    their setter; the others are named in `stale`."""
     fresh: dict[str, Any] = {}
     for name, value in fields.items():
         key = f"{scope}.{name}"
-        mark = applied.get(key)
-        if mark is not None and int(mark[0]) > created:
+        if watermarks.take(key, mark):
+            fresh[name] = value
+        else:
             stale.append(key)
-            continue
-        fresh[name] = value
-        applied[key] = [created, event_id]
-    state.applied = applied
     return fresh
 
 
@@ -151,8 +145,15 @@ def _fields(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     return dumped
 
 
-async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settings) -> Applied:
-    """Resolve the event's owner and apply what it means, in the caller's transaction."""
+async def apply_event(
+    session: AsyncSession,
+    row: WebhookEvent,
+    settings: Settings,
+    fetched: Fetched | None = None,
+) -> Applied:
+    """Resolve the event's owner and apply what it means, in the caller's transaction.
+    `fetched`: its subscription or invoice as read from Stripe just before (STRIPE_API_KEY),
+    whose state is applied instead of the payload's."""
     event = parse_event(row.body)
     about = refs(event)
     owner_id = about.owner_id
@@ -174,28 +175,33 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
             f"owner {owner_id} is not known here yet; it is applied once the owner is synced",
             owner_id=owner_id,
         )
-    found = effects(event, owner_id)
+    current = fetched.current if fetched else None
+    found = effects(event, owner_id, current)
     if found.ignore:
         return Applied(EventStatus.ignored, found.ignore, owner_id=owner_id)
 
     providers, region = settings.providers, settings.phone_default_region
-    created, event_id = int(event["created"]), str(event["id"])
+    event_id = str(event["id"])
+    mark = mark_of(event, about.subscription_id, current)
     outcome = Applied(EventStatus.processed, owner_id=owner_id)
+    if current is not None:
+        outcome.changes.append("state read from Stripe's API")
+    elif fetched is not None:
+        outcome.changes.append(f"state from the event ({fetched.problem})")
     state = await _lock_state(session, owner_id)
+    watermarks = Watermarks(state.applied)
 
     # Parent first, then children (the owner's jobs, then the membership's, then the notes'):
     # the order the delivery worker locks jobs in when it wakes a parent's children.
     if found.owner_status:
-        status = _newer(
-            state, "owner", {"status": found.owner_status}, created, event_id, outcome.stale
-        )
+        status = _newer(watermarks, "owner", {"status": found.owner_status}, mark, outcome.stale)
         if status:
             values = _fields(Owner, {"userId": owner_id, **status})
             _, queued = await accept_one(session, Kind.owner, values, providers, region)
             outcome.enqueued += queued
             outcome.changes.append(f"owner {found.owner_status}")
 
-    membership = _newer(state, "membership", found.membership, created, event_id, outcome.stale)
+    membership = _newer(watermarks, "membership", found.membership, mark, outcome.stale)
     if found.count_failure and event_id not in (state.counted_failures or []):
         stored = await load_record(session, Kind.membership, owner_id)
         count = int((stored.data if stored else {}).get("paymentFailureCount") or 0)
@@ -217,6 +223,7 @@ async def apply_event(session: AsyncSession, row: WebhookEvent, settings: Settin
         if items:
             outcome.changes.append(f"{len(items)} {kind.value}{'s' if len(items) > 1 else ''}")
 
+    state.applied = watermarks.to_json()
     state.updated_at = utcnow()
     # Events waiting for this owner, or naming only this customer (its membership now says
     # whose it is), can be applied now.
@@ -240,14 +247,18 @@ class StripeHandler:
 
     async def handle(self, events: Sequence[WebhookEvent]) -> dict[int, Handled]:
         verdicts: dict[int, Handled] = {}
-        for row in events:
-            verdicts[row.id] = await self._one(row)
+        key = self.settings.stripe_api_key
+        async with StripeObjects(key) if key else nullcontext() as stripe_api:
+            for row in events:
+                verdicts[row.id] = await self._one(row, stripe_api)
         return verdicts
 
-    async def _one(self, row: WebhookEvent) -> Handled:
+    async def _one(self, row: WebhookEvent, stripe_api: StripeObjects | None) -> Handled:
         try:
+            # Read before the transaction: no lock is held while Stripe answers.
+            fetched = await stripe_api.current(parse_event(row.body)) if stripe_api else None
             async with transaction(self.sessions) as session:
-                outcome = await apply_event(session, row, self.settings)
+                outcome = await apply_event(session, row, self.settings, fetched)
         except EventError as exc:  # the stored body is unusable: retrying cannot help
             log.error("stripe event %s failed: %s", row.external_id, exc)
             return Handled(EventStatus.failed, str(exc))

@@ -56,6 +56,7 @@ FINAL_MEMBERSHIP = {
     "planTier": "silver",
     "billingCycle": "annual",
     "price": 99.0,
+    "currency": "gbp",
     "stripeCustomerId": "cus_Dev1Example",
     "stripeSubscriptionId": "sub_dev1",
     "startDate": "2025-11-21T04:40:00Z",
