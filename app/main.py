@@ -21,11 +21,24 @@ from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for
 from app.pull.webhook import HubSpotHandler
 from app.redaction import Redactor, secret_values
-from app.routers import bulk, crm, health, logs, metrics, mock, pull, status, sync, webhooks
+from app.routers import (
+    activity,
+    bulk,
+    crm,
+    health,
+    logs,
+    metrics,
+    mock,
+    pull,
+    status,
+    sync,
+    webhooks,
+)
 from app.runtime import LogThrottle, Poller, Services, is_outage
 from app.settings import Settings
 from app.sync.heartbeat import Heartbeat
 from app.sync.worker import Worker
+from app.ui import routes as ui
 from app.webhooks.inbox import Handler, InboxProcessor
 from app.webhooks.stripe_handler import StripeHandler
 
@@ -165,7 +178,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_outage_answers(app)
     app.add_middleware(BodyLimit, limit=int(settings.max_body_size))
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm):
+    for module in (
+        health,
+        sync,
+        status,
+        mock,
+        bulk,
+        logs,
+        activity,
+        metrics,
+        webhooks,
+        pull,
+        crm,
+        ui,
+    ):
         for router in module.routers:
             app.include_router(router)
     return app
