@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint typecheck pytest bench fuzz clean
+.PHONY: setup run test lint typecheck pytest bench fuzz clean screenshots
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ pytest: setup
 
 # The whole suite: lint, types, then every test on SQLite and on PostgreSQL.
 test: lint typecheck pytest
+
+# The README's dashboard pictures (docs/ui-*.png), taken by the browser tests.
+screenshots: setup
+	UI_SCREENSHOTS=docs $(BIN)/pytest -q tests/ui/test_pages.py -k sqlite
 
 bench: setup
 	$(BIN)/python -m bench

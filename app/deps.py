@@ -32,7 +32,7 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def _find_key(settings: Settings, presented: str) -> ApiKey | None:
+def find_key(settings: Settings, presented: str) -> ApiKey | None:
     found = None
     for key in settings.keys:  # compare with every key, in constant time, to leak nothing
         if hmac.compare_digest(key.key.encode(), presented.encode()):
@@ -61,7 +61,7 @@ def require(scope: str):  # type: ignore[no-untyped-def]
         presented = credentials.credentials.strip() if credentials else ""
         if not presented:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        key = _find_key(settings, presented)
+        key = find_key(settings, presented)
         if key is None:
             raise Unauthorized("invalid API key")
         if scope == "ops" and key.scope != "ops":

@@ -23,6 +23,7 @@ from app.pull.service import PullScheduler, source_for
 from app.pull.webhook import HubSpotHandler
 from app.redaction import Redactor, secret_values
 from app.routers import (
+    activity,
     bulk,
     crm,
     erase,
@@ -39,6 +40,7 @@ from app.runtime import LogThrottle, Poller, Services, is_outage
 from app.settings import Settings
 from app.sync.heartbeat import Heartbeat
 from app.sync.worker import Worker
+from app.ui import routes as ui
 from app.webhooks.inbox import Handler, InboxProcessor
 from app.webhooks.stripe_handler import StripeHandler
 
@@ -186,7 +188,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_outage_answers(app)
     app.add_middleware(BodyLimit, limit=int(settings.max_body_size))
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, sync, status, mock, bulk, logs, metrics, webhooks, pull, crm, erase):
+    for module in (
+        health,
+        sync,
+        status,
+        mock,
+        bulk,
+        logs,
+        activity,
+        metrics,
+        webhooks,
+        pull,
+        crm,
+        erase,
+        ui,
+    ):
         for router in module.routers:
             app.include_router(router)
     return app

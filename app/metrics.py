@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,6 +97,45 @@ def count_jobs(provider: str, verdicts: Iterable[tuple[str, str | None]]) -> Non
         JOBS.labels(provider, outcome).inc(n)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueFigure:
+    """Jobs of one provider in one status, and the earliest `run_after` among them."""
+
+    count: int
+    oldest_due: datetime | None
+
+
+async def queue_figures(
+    session: AsyncSession,
+) -> dict[tuple[str, str], QueueFigure]:
+    """Unsettled and stuck jobs by (provider, status), from one grouped query (index on status):
+    what the queue gauges and the dashboard's overview both show."""
+    rows = await session.execute(
+        select(SyncJob.provider, SyncJob.status, func.count(), func.min(SyncJob.run_after))
+        .where(SyncJob.status.in_([s.value for s in (*_QUEUED, *_STUCK)]))
+        .group_by(SyncJob.provider, SyncJob.status)
+    )
+    return {(p, s): QueueFigure(int(n), oldest) for p, s, n, oldest in rows}
+
+
+def oldest_due_age(
+    figures: dict[tuple[str, str], QueueFigure], provider: str, now: datetime
+) -> float:
+    """Seconds the oldest due queued job of `provider` has waited (0 when none is due)."""
+    found = figures.get((provider, JobStatus.queued.value))
+    if found is None or found.oldest_due is None:
+        return 0.0
+    return max((now - found.oldest_due).total_seconds(), 0.0)
+
+
+def rate_limit_waited(provider: str) -> float:
+    """Seconds this process has waited for `provider`'s rate limit since it started."""
+    value = REGISTRY.get_sample_value(
+        "crm_sync_rate_limit_wait_seconds_total", {"provider": provider}
+    )
+    return float(value or 0.0)
+
+
 async def read_queue(session: AsyncSession, providers: Sequence[str]) -> None:
     """Set the queue gauges from one grouped query over unsettled jobs (index on status), and
     the breaker gauges from the breaker rows."""
@@ -113,19 +153,12 @@ async def read_queue(session: AsyncSession, providers: Sequence[str]) -> None:
         current = states.get(provider, BreakerState.closed.value)
         for state in BreakerState:
             BREAKER.labels(provider, state.value).set(1 if state == current else 0)
-    rows = await session.execute(
-        select(SyncJob.provider, SyncJob.status, func.count(), func.min(SyncJob.run_after))
-        .where(SyncJob.status.in_([s.value for s in (*_QUEUED, *_STUCK)]))
-        .group_by(SyncJob.provider, SyncJob.status)
-    )
-    found: dict[tuple[str, str], tuple[int, datetime | None]] = {
-        (p, s): (int(n), oldest) for p, s, n, oldest in rows
-    }
+    found = await queue_figures(session)
     for provider in dict.fromkeys([*providers, *(p for p, _ in found)]):
         for status in _QUEUED:
-            QUEUE_DEPTH.labels(provider, status.value).set(found.get((provider, status), (0,))[0])
+            figure = found.get((provider, status.value))
+            QUEUE_DEPTH.labels(provider, status.value).set(figure.count if figure else 0)
         for status in _STUCK:
-            UNSETTLED.labels(provider, status.value).set(found.get((provider, status), (0,))[0])
-        oldest = found.get((provider, JobStatus.queued.value), (0, None))[1]
-        age = (now - oldest).total_seconds() if oldest is not None else 0.0
-        OLDEST_AGE.labels(provider).set(max(age, 0.0))
+            figure = found.get((provider, status.value))
+            UNSETTLED.labels(provider, status.value).set(figure.count if figure else 0)
+        OLDEST_AGE.labels(provider).set(oldest_due_age(found, provider, now))

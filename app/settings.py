@@ -153,6 +153,26 @@ class PullSettings(_Env):
     page_size: int = Field(200, ge=1, le=200, description="search results per request")
 
 
+class UiSettings(_Env):
+    """The ops dashboard at /ui (see README: The dashboard)."""
+
+    model_config = env_config("UI_")
+
+    # Signs the session cookie. Unset: derived from API_KEYS (every replica derives the same;
+    # changing the keys signs everyone out); in development without keys, random per process.
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(8.0, gt=0, le=720, description="a sign-in lasts this long")
+    # Secure cookie flag. Unset: always in production; in development only over https.
+    cookie_secure: bool | None = None
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("UI_SESSION_SECRET must be at least 32 characters")
+        return value
+
+
 class Settings(_Env):
     app_env: AppEnv = AppEnv.development
     database_url: str = "sqlite+aiosqlite:///./crm_sync.db"
@@ -180,6 +200,7 @@ class Settings(_Env):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
     pull: PullSettings = Field(default_factory=PullSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("crm_providers")
     @classmethod

@@ -335,6 +335,18 @@ async def run_view(session: AsyncSession, bulk_id: str) -> BulkView:
     return describe(run, results, orphans=orphans)
 
 
+async def recent_runs(session: AsyncSession, limit: int = 20) -> list[BulkView]:
+    """The newest bulk runs, newest first, each as GET /api/crm/sync/bulk/{bulkId} answers it
+    (a run still going is tallied now; a finished one shows its frozen results)."""
+    runs = await session.scalars(
+        select(BulkRun).order_by(BulkRun.created_at.desc(), BulkRun.id.desc()).limit(limit)
+    )
+    return [
+        describe(run, run.results if run.results is not None else await tally(session, run))
+        for run in list(runs)
+    ]
+
+
 def status_url(bulk_id: str) -> str:
     return f"/api/crm/sync/bulk/{bulk_id}"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -160,13 +160,21 @@ async def retry_jobs(
     kind: Kind | None = None,
     entity_id: str | None = None,
     provider: str | None = None,
+    reason: str | None = None,
+    job_ids: Sequence[int] | None = None,
 ) -> int:
     """Requeue failed (rejected) and/or dead (failing past the retry horizon) jobs, attempts
-    reset; the worker sends them whatever their link says. Returns how many were requeued."""
+    reset; the worker sends them whatever their link says. `reason` takes only jobs whose last
+    error is exactly that text (a group of the failures view); `job_ids` only those jobs.
+    Returns how many were requeued."""
     now = utcnow()
     stmt = update(SyncJob).where(SyncJob.status.in_(list(statuses)))
     if provider is not None:
         stmt = stmt.where(SyncJob.provider == provider)
+    if reason is not None:
+        stmt = stmt.where(SyncJob.last_error == reason)
+    if job_ids is not None:
+        stmt = stmt.where(SyncJob.id.in_(list(job_ids)))
     if kind is not None or entity_id is not None:
         records = select(Record.id)
         if kind is not None:

@@ -64,6 +64,11 @@ class BulkView(BaseModel):
     statusUrl: str
 
 
+class BulkRunList(BaseModel):
+    success: bool = True
+    runs: list[BulkView] = Field(description="newest first")
+
+
 class LogRow(BaseModel):
     """One delivery attempt or skip, with its payloads (secrets redacted)."""
 

@@ -296,13 +296,47 @@ class LastPull(BaseModel):
     at: str | None = Field(description="when it finished (ISO 8601)")
     trigger: str = Field(description="schedule, api, cli or webhook")
     strategy: str
-    status: str = Field(description="done or failed")
+    status: str = Field(description="done or failed (running, for a pull under way)")
     fetched: int
     created: int
     updated: int
     skipped: int
     conflicts: int
     error: str | None
+
+
+class PullRunView(LastPull):
+    """One pull, finished or running, previews included."""
+
+    id: int
+    provider: str
+    startedAt: str | None
+
+
+async def recent_pulls(session: AsyncSession, limit: int = 20) -> list[PullRunView]:
+    """The newest pulls of every provider, newest first (the Leads page's "last pulls")."""
+    runs = await session.scalars(select(PullRun).order_by(PullRun.id.desc()).limit(limit))
+    return [
+        PullRunView(
+            id=run.id, provider=run.provider, startedAt=iso(run.started_at), **_outcome(run)
+        )
+        for run in runs
+    ]
+
+
+def _outcome(run: PullRun) -> dict[str, Any]:
+    return {
+        "at": iso(run.finished_at),
+        "trigger": run.trigger,
+        "strategy": run.strategy,
+        "status": run.status,
+        "fetched": run.fetched,
+        "created": run.created,
+        "updated": run.updated,
+        "skipped": run.skipped,
+        "conflicts": run.conflicts,
+        "error": run.error,
+    }
 
 
 async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[str, LastPull]:
@@ -321,16 +355,5 @@ async def last_pulls(session: AsyncSession, providers: Sequence[str]) -> dict[st
         )
         if run is None:
             continue
-        out[name] = LastPull(
-            at=iso(run.finished_at),
-            trigger=run.trigger,
-            strategy=run.strategy,
-            status=run.status,
-            fetched=run.fetched,
-            created=run.created,
-            updated=run.updated,
-            skipped=run.skipped,
-            conflicts=run.conflicts,
-            error=run.error,
-        )
+        out[name] = LastPull(**_outcome(run))
     return out

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from app.deps import OpsAuth, ServicesDep
-from app.ops.bulk import BulkRequest, BulkRuns, run_view, status_url
-from app.ops.schemas import BulkStarted, BulkView
+from app.ops.bulk import BulkRequest, BulkRuns, recent_runs, run_view, status_url
+from app.ops.schemas import BulkRunList, BulkStarted, BulkView
 from app.routers.answers import AUTHED, BODY, COMMON, errors
 from app.routers.body import JsonBodyRoute, example_body
 from app.routers.params import PathText
@@ -81,6 +81,14 @@ async def start_bulk(
         view = await run_view(session, run.id)
     response.status_code = 202 if view.status in ("queued", "enqueueing", "delivering") else 200
     return view
+
+
+@router.get("/bulk", response_model=BulkRunList, summary="The newest bulk runs, newest first")
+async def bulk_runs(
+    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> BulkRunList:
+    async with services.sessions() as session:
+        return BulkRunList(runs=await recent_runs(session, limit))
 
 
 @router.get(

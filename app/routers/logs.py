@@ -80,6 +80,9 @@ class RetryRequest(BaseModel):
     entityType: Text | None = Field(None, description="only this record kind")
     entityId: Text | None = Field(None, description="only this record (website id)")
     provider: Text | None = Field(None, description="only jobs for this provider")
+    reason: Text | None = Field(
+        None, description="only jobs whose last error is exactly this (a group of /failures)"
+    )
 
 
 RetryBody = Annotated[
@@ -107,7 +110,12 @@ async def retry(body: RetryBody, services: ServicesDep) -> Retried:
     check_provider(body.provider, services.settings.providers)
     async with transaction(services.sessions) as session:
         requeued = await retry_jobs(
-            session, [body.status], kind=kind, entity_id=body.entityId, provider=body.provider
+            session,
+            [body.status],
+            kind=kind,
+            entity_id=body.entityId,
+            provider=body.provider,
+            reason=body.reason,
         )
     if requeued:
         services.kick()

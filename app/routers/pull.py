@@ -11,7 +11,7 @@ from app.deps import OpsAuth, ServicesDep, SessionDep
 from app.pull.leads import LeadFilter, list_leads
 from app.pull.merge import Strategy
 from app.pull.schemas import LeadPage, PullAnswer
-from app.pull.service import pull, source_for
+from app.pull.service import PullRunView, pull, recent_pulls, source_for
 from app.records import Instant
 from app.routers.answers import AUTHED, BODY, COMMON, errors
 from app.routers.body import JsonBodyRoute, example_body
@@ -64,6 +64,13 @@ async def pull_now(body: PullBody, services: ServicesDep) -> PullAnswer:
     return PullAnswer.model_validate(
         outcome.view() | {"provider": body.provider, "strategy": strategy.value}
     )
+
+
+@router.get("/pull/runs", response_model=list[PullRunView], summary="The newest pulls")
+async def pull_runs(
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> list[PullRunView]:
+    return await recent_pulls(session, limit)
 
 
 @router.get(

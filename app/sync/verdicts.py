@@ -148,8 +148,10 @@ def judge(item: Claimed, outcome: Outcome, now: datetime, settings: DeliverySett
                 outcome,
                 LogStatus.failed,
                 outcome.action,
-                error=f"{error.message} (gave up: failing since {failing_since:%Y-%m-%d %H:%M}"
-                f" UTC, past the retry horizon of {settings.retry_horizon})",
+                # The job keeps `failing_since`; the reason stays the same text for every record
+                # that died of one cause, so ops see them as one group.
+                error=f"{error.message} (gave up: failing past the retry horizon of "
+                f"{settings.retry_horizon})",
                 attempts=attempts + 1,
                 deferrals=deferrals,
                 failing_since=failing_since,

@@ -136,6 +136,13 @@ async def list_events(
     )
 
 
+async def inbox_counts(services: Services) -> dict[Source, dict[str, int]]:
+    """Events by status for each source; `received` is the backlog still to be processed."""
+    sources: tuple[Source, ...] = ("stripe", "hubspot")
+    async with services.sessions() as session:
+        return {source: await inbox.count_by_status(session, source) for source in sources}
+
+
 async def show_event(services: Services, row_id: int) -> EventDetail:
     async with services.sessions() as session:
         return event_detail(await inbox.get_event(session, row_id))
