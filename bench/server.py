@@ -4,8 +4,8 @@
   provider stands in for a remote CRM, so what the mock "stores" is dropped instead of kept in
   this process (a remote CRM's memory is not ours); deliveries, ids, created/updated answers
   and call counts are the mock's own.
-- bare: a bare FastAPI endpoint doing one INSERT on the same database with the same engine
-  settings: the floor the accept path is compared with.
+- bare: a bare FastAPI endpoint validating the same body with the same pydantic model and doing
+  one asyncpg INSERT on the same database: the floor the accept path is compared with.
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ import json
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
+import asyncpg
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from app.db import make_engine
 from app.providers.base import Action, Delivery, Outcome
 from app.providers.mock import MockProvider
 from app.providers.registry import FACTORIES
-from app.records import Kind
+from app.records import Kind, Owner
 from app.settings import Settings
 
 
@@ -50,34 +48,31 @@ def crm_sync_app() -> FastAPI:
 
 
 def bare_app() -> FastAPI:
+    """The floor: FastAPI validating the same body with the same model (app.records.Owner),
+    then one INSERT through an asyncpg pool, answering 202 with JSON."""
     settings = Settings()
-    engine = make_engine(settings.database_url)
+    dsn = settings.database_url.replace("+asyncpg", "")
+    pool: list[asyncpg.Pool] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "CREATE TABLE IF NOT EXISTS bench_bare "
-                    "(id BIGSERIAL PRIMARY KEY, data JSONB NOT NULL, created_at TIMESTAMPTZ)"
-                )
-            )
+        pool.append(await asyncpg.create_pool(dsn, min_size=10, max_size=10))
+        await pool[0].execute(
+            "CREATE TABLE IF NOT EXISTS bench_bare "
+            "(id BIGSERIAL PRIMARY KEY, data JSONB NOT NULL, created_at TIMESTAMPTZ)"
+        )
         yield
-        await engine.dispose()
+        await pool[0].close()
 
     app = FastAPI(lifespan=lifespan)
 
-    @app.post("/bare")
-    async def bare(request: Request) -> JSONResponse:
-        body: dict[str, Any] = await request.json()
-        async with engine.begin() as conn:
-            new_id = await conn.scalar(
-                text(
-                    "INSERT INTO bench_bare (data, created_at) "
-                    "VALUES (CAST(:data AS JSONB), now()) RETURNING id"
-                ),
-                {"data": json.dumps(body)},
-            )
+    @app.post("/bare", status_code=202)
+    async def bare(owner: Owner) -> JSONResponse:
+        data = owner.model_dump(mode="json", exclude_unset=True)
+        new_id = await pool[0].fetchval(
+            "INSERT INTO bench_bare (data, created_at) VALUES ($1::jsonb, now()) RETURNING id",
+            json.dumps(data),
+        )
         return JSONResponse({"success": True, "id": new_id}, 202)
 
     return app

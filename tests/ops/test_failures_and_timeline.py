@@ -62,11 +62,9 @@ async def test_a_record_tells_its_story_oldest_first(client, mock, services) -> 
     events = [(e.event, e.summary.split(":")[0]) for e in detail.timeline]
     assert events[0] == ("accepted", "first accepted")
     attempts = [e for e in detail.timeline if e.event == "attempt"]
-    assert [a.log["status"] for a in attempts if a.log] == ["failed", "success"]
-    assert attempts[0].log and attempts[0].log["request"]["properties"]["email"] == (
-        "ann@example.com"
-    )
-    assert attempts[0].log["response"] == {
+    assert [a.log.status for a in attempts if a.log] == ["failed", "success"]
+    assert attempts[0].log and attempts[0].log.request["properties"]["email"] == ("ann@example.com")
+    assert attempts[0].log.response == {
         "error": "invalid record",
         "message": "rejected by request",
     }
