@@ -15,7 +15,8 @@ from app.runtime import Services
 from app.settings import ApiKey, Settings
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """The process's services (async: a plain def would cost a thread hand-off per request)."""
     services: Services = request.app.state.services
     return services
 
@@ -54,7 +55,10 @@ def require(scope: str):  # type: ignore[no-untyped-def]
     """A dependency admitting keys of `scope`; `ops` keys may do everything. Answers 401 for a
     missing or unknown key and 403 for a key of the wrong scope."""
 
-    def check(request: Request, services: ServicesDep, credentials: BearerDep) -> ApiKey | None:
+    # async: a plain def would run in the thread pool, a thread hand-off on every request.
+    async def check(
+        request: Request, services: ServicesDep, credentials: BearerDep
+    ) -> ApiKey | None:
         settings = services.settings
         if not settings.keys:  # development without keys: refused at start-up elsewhere
             return None

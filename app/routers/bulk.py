@@ -23,7 +23,7 @@ router = APIRouter(
 routers = [router]
 
 
-def get_bulk_runs(request: Request) -> BulkRuns:
+async def get_bulk_runs(request: Request) -> BulkRuns:
     runs: BulkRuns = request.app.state.bulk_runs
     return runs
 

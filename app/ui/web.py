@@ -173,7 +173,7 @@ def browser_session(request: Request) -> UiSession:
     return session
 
 
-def operator(request: Request, services: ServicesDep) -> Operator:
+async def operator(request: Request, services: ServicesDep) -> Operator:
     """A dependency: the signed-in operator, or SignInNeeded."""
     ui = ui_state(request)
     session = browser_session(request)
