@@ -23,7 +23,7 @@ router = APIRouter(
 routers = [router]
 
 
-def get_erasures(request: Request) -> Erasures:
+async def get_erasures(request: Request) -> Erasures:
     erasures: Erasures = request.app.state.erasures
     return erasures
 
