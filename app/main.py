@@ -16,6 +16,7 @@ from app.db import engine_for, make_sessionmaker
 from app.errors import BodyLimit, ErrorResponse, error_body, install_handlers
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
+from app.ops.erase_runs import ErasureRunner, Erasures
 from app.providers.ratelimit import RateLimitHit  # noqa: F401 - registers its tables
 from app.providers.registry import ProviderContext, build_providers
 from app.pull.service import PullScheduler, source_for
@@ -25,6 +26,7 @@ from app.routers import (
     activity,
     bulk,
     crm,
+    erase,
     health,
     logs,
     metrics,
@@ -116,6 +118,12 @@ def bulk_runs_for(services: Services) -> BulkRuns:
     return BulkRuns(runner)
 
 
+def erasures_for(services: Services) -> Erasures:
+    """Erasures started here, and the sweep that resumes those whose process died."""
+    runner = ErasureRunner(services.sessions, services.settings, notifier=services.notifier)
+    return Erasures(runner, services.kick)
+
+
 OUTAGE_RETRY_AFTER = 5  # seconds: a PostgreSQL restart or failover takes a few
 
 
@@ -158,9 +166,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with (
             open_services(settings, with_loops=settings.worker_in_process) as services,
             bulk_runs_for(services).running() as bulk_runs,
+            erasures_for(services).running() as erasures,
         ):
             app.state.services = services
             app.state.bulk_runs = bulk_runs
+            app.state.erasures = erasures
             log.info(
                 "crm-sync ready: providers %s, worker %s",
                 ",".join(settings.providers),
@@ -190,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
         pull,
         crm,
+        erase,
         ui,
     ):
         for router in module.routers:

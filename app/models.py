@@ -29,6 +29,15 @@ class LinkStatus(StrEnum):
     pending = "pending"
     synced = "synced"
     failed = "failed"
+    deleted = "deleted"  # the provider confirmed the record's delete (or never had it)
+
+
+class Operation(StrEnum):
+    """What a job asks of its provider."""
+
+    upsert = "upsert"  # write the record's latest snapshot
+    delete = "delete"  # remove the record (the website deleted it)
+    erase = "erase"  # forget the person the record names (a data-subject erasure)
 
 
 class JobStatus(StrEnum):
@@ -60,6 +69,8 @@ class Record(Base):
     parent_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the website (or an erasure) deleted the record; a later POST clears it.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("kind", "external_id"),
@@ -99,6 +110,10 @@ class SyncJob(Base):
     record_id: Mapped[int] = mapped_column(BigId, ForeignKey("records.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued)
+    # A delete takes over a queued upsert of the same record (and an upsert a delete).
+    operation: Mapped[str] = mapped_column(
+        String(16), default=Operation.upsert, server_default=Operation.upsert.value
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failures that were the record's
     deferrals: Mapped[int] = mapped_column(Integer, default=0)  # 429s, timeouts, parent waits
     # When the record's current run of failures (5xx, timeouts) began: it is dead once that is

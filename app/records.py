@@ -280,6 +280,16 @@ PLURALS = {
 }
 
 
+# The fields of an enquiry or booking that name its guest: blanked when the guest is erased
+# (the record itself, the owner's business, is kept).
+GUEST_FIELDS = ("guestName", "guestEmail", "guestPhone")
+
+
+def without_guest(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot with its guest's details left out."""
+    return {k: v for k, v in snapshot.items() if k not in GUEST_FIELDS}
+
+
 class FieldError(ValueError):
     """Bad input in one field of a record; answered as 422 naming the field."""
 

@@ -190,6 +190,9 @@ class Settings(_Env):
     log_level: str = "INFO"
     # The largest request body taken (a 1,000-record batch is well under 1 MB): 413 past it.
     max_body_size: ByteSize = Field(ByteSize(5 * 1024 * 1024), gt=0)
+    # Keys the hash an erasure's audit row keeps of the email (HMAC-SHA256): the same email
+    # gives the same hash, so "was this person erased?" can be answered without keeping them.
+    erasure_hash_key: SecretStr | None = None
 
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     treadsoft: TreadSoftSettings = Field(default_factory=TreadSoftSettings)

@@ -11,6 +11,7 @@ import typer
 
 from app.cli import ops as ops_cli
 from app.cli.common import Typer, load_settings
+from app.cli.erase import erase as erase_command
 from app.cli.webhooks import events_cli, stripe_cli
 from app.times import iso
 
@@ -191,6 +192,7 @@ def fake_treadsoft(
 
 
 ops_cli.register(cli)  # bulk, retry, logs, purge-logs
+cli.command("erase")(erase_command)
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ class ContactOut(_Out):
     notes: str | None
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = Field(None, description="soft-deleted at (with includeDeleted)")
 
 
 class ContactPage(_Out):
@@ -85,6 +86,7 @@ class PropertyOut(_Out):
     enquiry_count: int
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = Field(None, description="soft-deleted at (with includeDeleted)")
 
 
 class EnquiryOut(_Out):
@@ -108,6 +110,8 @@ class EnquiryOut(_Out):
     status_changed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    deleted_at: datetime | None = Field(None, description="soft-deleted at (with includeDeleted)")
 
     @computed_field(description="where PUT may move it")  # type: ignore[prop-decorator]
     @property
@@ -144,6 +148,7 @@ class BookingOut(_Out):
     status: str | None
     payment_status: str | None
     created_at: datetime
+    deleted_at: datetime | None = Field(None, description="soft-deleted at (with includeDeleted)")
 
 
 class MembershipOut(_Out):

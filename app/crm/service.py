@@ -114,10 +114,14 @@ def contacts_query(
     search: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    include_deleted: bool = False,
 ) -> Select[CrmContact]:
     """The contact list's query. Search is a case-insensitive substring match over name and
-    email: on PostgreSQL each side is served by its trigram GIN index (a BitmapOr)."""
+    email: on PostgreSQL each side is served by its trigram GIN index (a BitmapOr). Deleted
+    contacts are left out unless `include_deleted`."""
     stmt = select(CrmContact)
+    if not include_deleted:
+        stmt = stmt.where(CrmContact.deleted_at.is_(None))
     if contact_type:
         stmt = stmt.where(CrmContact.type == contact_type)
     if status:
@@ -158,9 +162,15 @@ async def list_contacts(
     search: str | None,
     cursor: str | None,
     limit: int,
+    include_deleted: bool = False,
 ) -> ContactPage:
     stmt = contacts_query(
-        contact_type=contact_type, status=status, search=search, cursor=cursor, limit=limit
+        contact_type=contact_type,
+        status=status,
+        search=search,
+        cursor=cursor,
+        limit=limit,
+        include_deleted=include_deleted,
     )
     if search and search.strip():
         await plan_for_each_search(session)
@@ -171,18 +181,27 @@ async def list_contacts(
     )
 
 
-async def find_contact(session: AsyncSession, ref: str) -> CrmContact:
-    """By CRM id, or by the website user id (the seeds' dual id)."""
+async def find_contact(
+    session: AsyncSession, ref: str, *, include_deleted: bool = False
+) -> CrmContact:
+    """By CRM id, or by the website user id (the seeds' dual id); a deleted one only if asked."""
     contact = await session.scalar(
         select(CrmContact).where(or_(CrmContact.id == ref, CrmContact.user_id == ref)).limit(1)
     )
-    if contact is None:
+    if contact is None or (contact.deleted_at is not None and not include_deleted):
         raise NotFound(f"contact {ref} is not in the internal CRM")
     return contact
 
 
-async def contact_detail(session: AsyncSession, ref: str) -> ContactDetail:
-    contact = await find_contact(session, ref)
+def _live(model: Any, include_deleted: bool) -> list[ColumnElement[bool]]:
+    return [] if include_deleted else [model.deleted_at.is_(None)]
+
+
+async def contact_detail(
+    session: AsyncSession, ref: str, *, include_deleted: bool = False
+) -> ContactDetail:
+    """A contact with what hangs on it; deleted ones (and their deleted rows) only if asked."""
+    contact = await find_contact(session, ref, include_deleted=include_deleted)
     cid = contact.id
     properties = await session.execute(
         select(CrmProperty, CrmPropertyLink.link_status)
@@ -193,26 +212,36 @@ async def contact_detail(session: AsyncSession, ref: str) -> ContactDetail:
                 CrmPropertyLink.owner_contact_id == cid,
             ),
         )
-        .where(CrmProperty.owner_contact_id == cid)
+        .where(CrmProperty.owner_contact_id == cid, *_live(CrmProperty, include_deleted))
         .order_by(CrmProperty.created_at.desc())
         .limit(DETAIL_LIMIT)
     )
     enquiries = await session.execute(
         _enquiries_select()
-        .where(or_(CrmEnquiry.owner_contact_id == cid, CrmEnquiry.guest_contact_id == cid))
+        .where(
+            or_(CrmEnquiry.owner_contact_id == cid, CrmEnquiry.guest_contact_id == cid),
+            *_live(CrmEnquiry, include_deleted),
+        )
         .order_by(CrmEnquiry.created_at.desc())
         .limit(DETAIL_LIMIT)
     )
     bookings = await session.scalars(
         select(CrmBooking)
-        .where(or_(CrmBooking.owner_contact_id == cid, CrmBooking.guest_contact_id == cid))
+        .where(
+            or_(CrmBooking.owner_contact_id == cid, CrmBooking.guest_contact_id == cid),
+            *_live(CrmBooking, include_deleted),
+        )
         .order_by(CrmBooking.created_at.desc())
         .limit(DETAIL_LIMIT)
     )
-    membership = await session.scalar(select(CrmMembership).where(CrmMembership.contact_id == cid))
+    membership = await session.scalar(
+        select(CrmMembership).where(
+            CrmMembership.contact_id == cid, *_live(CrmMembership, include_deleted)
+        )
+    )
     notes = await session.scalars(
         select(CrmNote)
-        .where(CrmNote.contact_id == cid)
+        .where(CrmNote.contact_id == cid, *_live(CrmNote, include_deleted))
         .order_by(CrmNote.created_at.desc())
         .limit(DETAIL_LIMIT)
     )
@@ -286,8 +315,9 @@ async def list_enquiries(
     owner_contact_id: str | None,
     cursor: str | None,
     limit: int,
+    include_deleted: bool = False,
 ) -> EnquiryPage:
-    stmt = _enquiries_select()
+    stmt = _enquiries_select().where(*_live(CrmEnquiry, include_deleted))
     if status:
         stmt = stmt.where(CrmEnquiry.status == status)
     if owner_contact_id:

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp
+from app.fakes.hubspot_deletes import add_delete_routes
 from app.providers.hubspot import spec as hubspot_spec
 
 # Object types by every name HubSpot accepts for them in a path.
@@ -105,6 +106,12 @@ class Store:
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     unique: dict[tuple[str, str], dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     associations: set[tuple[str, str, str, str, int]] = field(default_factory=set)
+    # Deleting (app/fakes/hubspot_deletes.py): the recycling bin, GDPR deletes, blocklist.
+    archived: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    gdpr_deleted: list[dict[str, str]] = field(default_factory=list)
+    blocklist: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     version: int = 0  # bumped on every write, so searches can keep a sorted copy until then
     _sorted: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = field(default_factory=dict)
@@ -617,6 +624,8 @@ class FakeHubSpot:
                         }
                     )
             return batch_answer(results, errors, ok=200 if default else 201)
+
+        add_delete_routes(app, fake, TYPE_NAMES)
 
         # -- control, for tests and demos ------------------------------------------------------
 

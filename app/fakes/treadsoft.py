@@ -36,7 +36,8 @@ def _problem(body: Any) -> tuple[str, str] | None:
     if not isinstance(custom, dict) or not custom.get("website_id"):
         return "custom_fields.website_id", "is required"
     for name in ("email", "guestEmail"):
-        if name in body and not EMAIL.match(str(body[name])):
+        # null clears a field (an erased guest's details); anything else must be an address
+        if body.get(name) is not None and not EMAIL.match(str(body[name])):
             return name, f"invalid email address {body[name]!r}"
     return None
 

@@ -127,7 +127,11 @@ async def get_run(session: AsyncSession, bulk_id: str) -> BulkRun:
 async def count_candidates(session: AsyncSession, run: BulkRun, kind: Kind) -> int:
     """How many (record, provider) deliveries the run will consider for a kind: for a progress
     bar's total. An index-only count on (kind, id)."""
-    stmt = select(func.count()).select_from(Record).where(Record.kind == kind.value)
+    stmt = (
+        select(func.count())
+        .select_from(Record)
+        .where(Record.kind == kind.value, Record.deleted_at.is_(None))
+    )
     if run.only_failed:
         failed = (
             select(func.count())
@@ -135,7 +139,9 @@ async def count_candidates(session: AsyncSession, run: BulkRun, kind: Kind) -> i
             .where(
                 ProviderLink.provider.in_(run.providers),
                 ProviderLink.status == LinkStatus.failed.value,
-                ProviderLink.record_id.in_(select(Record.id).where(Record.kind == kind.value)),
+                ProviderLink.record_id.in_(
+                    select(Record.id).where(Record.kind == kind.value, Record.deleted_at.is_(None))
+                ),
             )
         )
         return int(await session.scalar(failed) or 0)
@@ -475,7 +481,8 @@ class BulkRunner:
     ) -> list[int]:
         stmt = (
             select(Record.id)
-            .where(Record.kind == kind.value, Record.id > after)
+            # A deleted record is never resurrected by a bulk: only a POST brings it back.
+            .where(Record.kind == kind.value, Record.id > after, Record.deleted_at.is_(None))
             .order_by(Record.id)
             .limit(self.settings.chunk_size)
         )

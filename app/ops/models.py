@@ -61,3 +61,45 @@ class BulkRun(Base):
 Index("ix_records_kind_id", Record.kind, Record.id)
 Index("ix_sync_jobs_bulk_status", SyncJob.bulk_id, SyncJob.status)
 Index("ix_sync_log_job_id", SyncLog.job_id, SyncLog.id)
+
+
+class ErasureStatus(StrEnum):
+    queued = "queued"  # created, no runner yet
+    deleting = "deleting"  # the person's records are deleted at every CRM, through the outbox
+    scrubbing = "scrubbing"  # every CRM answered; our own stores are being scrubbed
+    completed = "completed"  # done: only the audit (hashes, counts, times) is left
+
+
+ACTIVE_ERASURE = (ErasureStatus.queued, ErasureStatus.deleting, ErasureStatus.scrubbing)
+
+
+class Erasure(Base):
+    """A data-subject erasure and, once completed, its audit row: a keyed hash of the email (and
+    of the user id), counts per store, times; no personal data. While it runs, `subject` holds
+    what is being erased (emails, names, phones), so a run whose process died can be resumed;
+    it is cleared when the run completes."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=ErasureStatus.queued)
+    email_hash: Mapped[str | None] = mapped_column(String(64))  # HMAC-SHA256, hex
+    user_id_hash: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # only while running
+    # records.id of the records the run deletes (owner side) or blanks (guest side).
+    record_ids: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # per store
+    providers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # per provider
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    runner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_erasures_status", "status", "lease_until"),
+        Index("ix_erasures_email_hash", "email_hash"),
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from app.models import Operation
 from app.records import Kind
 
 
@@ -67,6 +68,10 @@ class Delivery:
     crm_id: str | None  # known from an earlier delivery
     parent_crm_id: str | None  # the parent's CRM id at this provider, when the kind has one
     idempotency_key: str  # stable per job and content
+    # upsert: write `data`; delete: remove the record; erase: forget the person it names (an
+    # owner: their contact, GDPR-deleted where the CRM can; an enquiry or booking: its guest,
+    # the record itself kept with the guest's details blanked).
+    operation: Operation = Operation.upsert
 
 
 @dataclass(slots=True)
@@ -106,6 +111,16 @@ class Provider(ABC):
     async def deliver(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Write a batch of one kind; one outcome per delivery, same order. May raise
         ProviderError for the whole batch (timeouts, 429, 5xx on a batch call)."""
+
+    async def delete(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Remove a batch of one kind (each delivery's `operation` is `delete` or `erase`); one
+        outcome per delivery, same order, with action `delete`. A record the CRM no longer has
+        counts as deleted. May raise ProviderError for the whole batch, like `deliver`.
+
+        Every adapter here implements it; a provider without one refuses each record (a
+        permanent failure, visible in the log and the status), never pretends it is gone."""
+        error = ProviderError(FailureKind.rejected, f"{self.name} cannot delete records")
+        return [Outcome.failed(error, Action.delete) for _ in deliveries]
 
     async def check(self) -> bool:
         """Whether the CRM answers with our credentials."""

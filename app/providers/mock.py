@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from app.models import Operation
 from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
-from app.records import Kind
+from app.records import GUEST_FIELDS, Kind, without_guest
 from app.settings import MockSettings
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,45 @@ class MockProvider(Provider):
             http_status=201 if created else 200,
             request=request,
             response={"id": crm_id, "created": created},
+        )
+
+    async def delete(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Removes each record from the store (an erased guest's record is kept without the
+        guest's details); a record it does not hold counts as deleted."""
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        outcomes = [self._remove(kind, d) for d in deliveries]
+        failed = sum(not o.ok for o in outcomes)
+        log.info(
+            "mock: %d %s: %d deleted, %d failed",
+            len(outcomes),
+            kind.value,
+            len(outcomes) - failed,
+            failed,
+        )
+        return outcomes
+
+    def _remove(self, kind: Kind, delivery: Delivery) -> Outcome:
+        self.calls += 1
+        request = {"kind": kind.value, "id": delivery.record_id, "operation": delivery.operation}
+        fault = self.faults.take(self._rng)
+        if fault is not None:
+            return Outcome.failed(self._error(fault, request), Action.delete)
+        key = (kind, delivery.record_id)
+        guest_only = delivery.operation is Operation.erase and kind in (Kind.enquiry, Kind.booking)
+        if guest_only and key in self.store:
+            self.store[key] = without_guest(self.store[key])
+            response: dict[str, Any] = {"id": delivery.crm_id, "blanked": list(GUEST_FIELDS)}
+        else:
+            found = self.store.pop(key, None) is not None
+            response = {"id": delivery.crm_id, "deleted": found}
+        log.debug("mock %s %s %s", delivery.operation, kind, delivery.record_id)
+        return Outcome(
+            crm_id=delivery.crm_id,
+            action=Action.delete,
+            http_status=200,
+            request=request,
+            response=response,
         )
 
     def _error(self, fault: FaultMode, request: dict[str, Any]) -> ProviderError:

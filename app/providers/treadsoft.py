@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 import httpx
 
+from app.models import Operation
 from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
 from app.providers.http import HttpClient, json_of, message_of
-from app.records import Kind, split_name
+from app.records import GUEST_FIELDS, Kind, split_name
 from app.settings import TreadSoftSettings
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,59 @@ class TreadSoftProvider(Provider):
             if crm_id:
                 return await self._write("PUT", f"/api/v1/{resource}/{crm_id}", body, delivery)
         return await self._write("POST", f"/api/v1/{resource}", body, delivery)
+
+    async def delete(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """`DELETE /api/v1/{resource}/{id}` (the seed's contract), a 404 counting as done. A
+        membership lives on the owner's contact: its fields there are cleared. An erased guest's
+        enquiry or booking is kept, its guest fields set to null."""
+        outcomes = []
+        for delivery in deliveries:
+            try:
+                outcomes.append(await self._remove(delivery))
+            except ProviderError as exc:
+                outcomes.append(Outcome.failed(exc, Action.delete))
+        return outcomes
+
+    async def _remove(self, delivery: Delivery) -> Outcome:
+        kind = delivery.kind
+        if kind is Kind.membership:
+            contact = delivery.parent_crm_id or delivery.crm_id
+            if not contact:
+                return Outcome(action=Action.delete, response={"deleted": False, "found": False})
+            cleared = {"membershipStatus": None, "membershipTier": None}
+            return await self._gone("PUT", f"/api/v1/contacts/{contact}", cleared, delivery)
+        resource = RESOURCES[kind]
+        crm_id = delivery.crm_id or await self._lookup(resource, delivery.record_id)
+        if crm_id is None:
+            return Outcome(action=Action.delete, response={"deleted": False, "found": False})
+        path = f"/api/v1/{resource}/{crm_id}"
+        if delivery.operation is Operation.erase and kind in (Kind.enquiry, Kind.booking):
+            # TreadSoft keeps what a PUT leaves out: the guest's fields are sent as null.
+            return await self._gone("PUT", path, dict.fromkeys(GUEST_FIELDS), delivery)
+        return await self._gone("DELETE", path, None, delivery)
+
+    async def _gone(
+        self, method: str, path: str, body: dict[str, Any] | None, delivery: Delivery
+    ) -> Outcome:
+        response = await self._request(method, path, body, key=delivery.idempotency_key)
+        payload = json_of(response) if response.content else None
+        request = {"method": method, "path": path, "body": body}
+        crm_id = path.rsplit("/", 1)[-1]
+        if response.status_code >= 400 and response.status_code != 404:
+            raise ProviderError(
+                FailureKind.rejected,
+                f"TreadSoft {response.status_code}: {message_of(payload)}",
+                http_status=response.status_code,
+                request=request,
+                response=payload,
+            )
+        return Outcome(
+            crm_id=crm_id,
+            action=Action.delete,
+            http_status=response.status_code,
+            request=request,
+            response=payload,
+        )
 
     async def _lookup(self, resource: str, website_id: str) -> str | None:
         response = await self._request(

@@ -57,6 +57,10 @@ EnquiryBody = Annotated[
         )
     ),
 ]
+IncludeDeleted = Annotated[
+    bool,
+    Query(alias="includeDeleted", description="also soft-deleted rows (with their deletedAt)"),
+]
 
 
 def _author(request: Request) -> str:
@@ -72,6 +76,7 @@ async def list_contacts(
     search: Annotated[Search | None, Query(description="part of the name or email")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    include_deleted: IncludeDeleted = False,
 ) -> ContactPage:
     return await service.list_contacts(
         session,
@@ -80,6 +85,7 @@ async def list_contacts(
         search=search,
         cursor=cursor,
         limit=limit,
+        include_deleted=include_deleted,
     )
 
 
@@ -90,8 +96,10 @@ async def list_contacts(
     "bookings, membership, notes, interactions and activity",
     responses=NOT_FOUND,
 )
-async def get_contact(contact_id: PathText, session: SessionDep) -> ContactDetail:
-    return await service.contact_detail(session, contact_id)
+async def get_contact(
+    contact_id: PathText, session: SessionDep, include_deleted: IncludeDeleted = False
+) -> ContactDetail:
+    return await service.contact_detail(session, contact_id, include_deleted=include_deleted)
 
 
 @router.post(
@@ -116,6 +124,7 @@ async def list_enquiries(
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    include_deleted: IncludeDeleted = False,
 ) -> EnquiryPage:
     return await service.list_enquiries(
         session,
@@ -123,6 +132,7 @@ async def list_enquiries(
         owner_contact_id=owner_contact_id,
         cursor=cursor,
         limit=limit,
+        include_deleted=include_deleted,
     )
 
 

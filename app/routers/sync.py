@@ -1,9 +1,10 @@
-"""The website's endpoints: POST and GET /api/crm/sync/{owner,property,enquiry,booking,membership}
-and POST /api/crm/sync/{kind}/batch; all accept through the same service function."""
+"""The website's endpoints: POST, GET and DELETE
+/api/crm/sync/{owner,property,enquiry,booking,membership} and POST /api/crm/sync/{kind}/batch;
+all accept through the same service functions."""
 
 # No `from __future__ import annotations` here: FastAPI must see each closure's model class.
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import AfterValidator
@@ -16,8 +17,17 @@ from app.routers.answers import AUTHED, BODY, COMMON, ErrorAnswer, errors
 from app.routers.body import JsonBodyRoute
 from app.sync.accept import MAX_BATCH, parse_batch
 from app.sync.examples import EXAMPLES, answer_examples
-from app.sync.schemas import BatchAnswer, SyncAnswer, SyncStatus, answer_model, status_model
-from app.sync.service import record_status, sync_batch, sync_record
+from app.sync.schemas import (
+    BatchAnswer,
+    ConflictAnswer,
+    DeleteAnswer,
+    SyncAnswer,
+    SyncStatus,
+    answer_model,
+    delete_model,
+    status_model,
+)
+from app.sync.service import delete_record, record_status, sync_batch, sync_record
 
 router = APIRouter(
     prefix="/api/crm/sync",
@@ -61,7 +71,7 @@ def _add_routes(spec: KindSpec) -> None:
         fields: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
         reply = await sync_record(services, kind, fields, respond_async=_wants_async(prefer))
         response.status_code = reply.status_code
-        return reply.body
+        return cast(SyncAnswer, reply.body)
 
     async def get(
         services: ServicesDep,
@@ -81,12 +91,46 @@ def _add_routes(spec: KindSpec) -> None:
             raise InvalidInput(id_field, "must not be blank")
         return await record_status(services, kind, external_id.strip())
 
+    async def delete(
+        services: ServicesDep,
+        response: Response,
+        external_id: Annotated[
+            str,
+            Query(
+                alias=id_field,
+                min_length=1,
+                max_length=255,
+                description=f"the website's {id_field}",
+                examples=[example[id_field]],
+            ),
+            AfterValidator(storable_text),
+        ],
+        cascade: Annotated[
+            bool, Query(description="delete its live children first, instead of a 409")
+        ] = False,
+        prefer: Annotated[
+            str | None, Header(description="`respond-async`: answer 202 at once")
+        ] = None,
+    ) -> DeleteAnswer:
+        if not external_id.strip():
+            raise InvalidInput(id_field, "must not be blank")
+        reply = await delete_record(
+            services,
+            kind,
+            external_id.strip(),
+            cascade=cascade,
+            respond_async=_wants_async(prefer),
+        )
+        response.status_code = reply.status_code
+        return cast(DeleteAnswer, reply.body)
+
     async def batch(request: Request, services: ServicesDep) -> BatchAnswer:
         return await sync_batch(services, kind, parse_batch(await request.body()))
 
     post.__name__ = f"sync_{kind.value}"
     get.__name__ = f"{kind.value}_sync_status"
     batch.__name__ = f"batch_{kind.value}"
+    delete.__name__ = f"delete_{kind.value}"
     router.add_api_route(
         f"/{kind.value}",
         post,
@@ -123,6 +167,54 @@ def _add_routes(spec: KindSpec) -> None:
         response_model=status,
         summary=f"Sync status of one {kind.value} (query: {id_field})",
         responses=errors(404),
+    )
+    router.add_api_route(
+        f"/{kind.value}",
+        delete,
+        methods=["DELETE"],
+        response_model=delete_model(kind),
+        summary=f"Delete one {kind.value} from every CRM (query: {id_field})",
+        description=(
+            f"Marks the {kind.value} deleted and queues its delete at every provider that holds "
+            "it (a queued create or update of it is not sent), then waits up to "
+            f"SYNC_WAIT_SECONDS: 200 `{spec.label} deleted from CRM` once every provider "
+            f"confirmed (`{spec.label} already deleted` when repeated), 202 with statusUrl "
+            "while in flight (or with `Prefer: respond-async`), 502 when a CRM refused. Live "
+            "children (an owner's properties or membership, a property's enquiries and "
+            "bookings) answer 409 naming them, unless `cascade=true`, which deletes them "
+            "first. A POST of the record afterwards brings it back (created anew)."
+        ),
+        responses={
+            200: {
+                "description": "deleted at every provider",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "success": True,
+                            "message": f"{spec.label} deleted from CRM",
+                            id_field: "user_123abc" if id_field == "userId" else "123",
+                            "crmId": "crm_contact_7b9d0b959da4",
+                            "syncStatus": "deleted",
+                            "lastSyncedAt": "2026-11-30T10:00:00Z",
+                            "lastError": None,
+                            "providers": {
+                                "mock": {
+                                    "crmId": "crm_contact_7b9d0b959da4",
+                                    "status": "deleted",
+                                    "lastSyncedAt": "2026-11-30T10:00:00Z",
+                                    "lastError": None,
+                                }
+                            },
+                            "deleted": [{"kind": kind.value, "id": "user_123abc"}],
+                        }
+                    }
+                },
+            },
+            202: {"description": "accepted, in flight", "model": delete_model(kind)},
+            404: {"description": "never synced", "model": ErrorAnswer},
+            409: {"description": "live children, without cascade", "model": ConflictAnswer},
+            502: {"description": "a CRM refused the delete", "model": delete_model(kind)},
+        },
     )
     router.add_api_route(
         f"/{kind.value}/batch",

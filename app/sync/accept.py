@@ -148,9 +148,17 @@ async def accept(
         for index in m.indexes:
             result.stored[index] = Stored(record_id, eid, m.digest, m.changed)
         (resync if m.only_id else plain).append(record_id)
-    for ids, retry in ((plain, False), (resync, True)):
+    # A deleted record sent again is back: created anew at every provider, whatever they had.
+    revived = await _undelete(
+        session, [stored[eid][0] for eid in merged if eid in stored and stored[eid][3]]
+    )
+    plain, resync = [i for i in plain if i not in revived], [i for i in resync if i not in revived]
+    groups = ((plain, False, force), (resync, True, force), (revived, True, True))
+    for ids, retry, forced in groups:
         if ids:
-            result.queued += await enqueue(session, ids, providers, force=force, retry_failed=retry)
+            result.queued += await enqueue(
+                session, ids, providers, force=forced, retry_failed=retry
+            )
     result.rejections = sorted(rejections, key=lambda r: r.index)
     await _release_waiting_events(session, kind, merged)
     return result
@@ -195,7 +203,7 @@ class _Merged:
     indexes: list[int]
 
 
-StoredRow = tuple[int, dict[str, Any], str]  # records.id, data, content_hash
+StoredRow = tuple[int, dict[str, Any], str, bool]  # records.id, data, content_hash, deleted
 
 
 async def _lock_stored(
@@ -203,16 +211,23 @@ async def _lock_stored(
 ) -> dict[str, StoredRow]:
     """The stored snapshots, locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
     writers) so a concurrent accept of the same record merges after us, not over us."""
-    stmt = select(Record.id, Record.external_id, Record.data, Record.content_hash).where(
-        Record.kind == kind.value, Record.external_id.in_(list(external_ids))
-    )
+    stmt = select(
+        Record.id,
+        Record.external_id,
+        Record.data,
+        Record.content_hash,
+        Record.deleted_at.is_not(None),
+    ).where(Record.kind == kind.value, Record.external_id.in_(list(external_ids)))
     if is_postgres(session):
         # FOR NO KEY UPDATE: accepts of one record queue behind each other, while the worker's
         # links (whose foreign key takes KEY SHARE on the record) never wait for us. With a
         # plain FOR UPDATE an accept holding the record and waiting for its job deadlocked
         # with a worker holding the job and inserting the record's link.
         stmt = stmt.with_for_update(key_share=True)
-    return {eid: (rid, data, digest) for rid, eid, data, digest in await session.execute(stmt)}
+    return {
+        eid: (rid, data, digest, bool(deleted))
+        for rid, eid, data, digest, deleted in await session.execute(stmt)
+    }
 
 
 def _merge(
@@ -319,6 +334,21 @@ _UPDATE_RECORD = (
         updated_at=bindparam("now", type_=_RECORDS.c.updated_at.type),
     )
 )
+
+
+async def _undelete(session: AsyncSession, record_ids: list[int]) -> list[int]:
+    """Clear the deleted marker of these (deleted) records; returns their ids. No statement at
+    all for the usual accept, where none was deleted."""
+    if not record_ids:
+        return []
+    revived = await session.scalars(
+        update(Record)
+        .where(Record.id.in_(record_ids), Record.deleted_at.is_not(None))
+        .values(deleted_at=None)
+        .returning(Record.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(revived)
 
 
 async def _release_waiting_events(

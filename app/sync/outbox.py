@@ -1,4 +1,5 @@
-"""The outbox: one job row per (record, provider), queued set-based in the caller's transaction.
+"""The outbox: one job row per (record, provider), queued set-based in the caller's transaction;
+its operation is an upsert of the latest snapshot or a delete (the latest word wins).
 
 A queued job absorbs newer content (one delivery of the latest snapshot), a running one is marked
 to go round again, and content a provider already confirmed gets no job at all."""
@@ -29,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.models import JobStatus, LinkStatus, ProviderLink, Record, SyncJob
+from app.models import JobStatus, LinkStatus, Operation, ProviderLink, Record, SyncJob
 
 ACTIVE = (JobStatus.queued, JobStatus.running, JobStatus.waiting)
 SETTLED = (JobStatus.done, JobStatus.failed, JobStatus.dead)
@@ -109,6 +110,7 @@ def _enqueue_statement(
             now,
             literal(force),
             bindparam("bulk_id", type_=SyncJob.bulk_id.type),
+            literal(Operation.upsert.value),
             now,
             now,
         )
@@ -125,6 +127,7 @@ def _enqueue_statement(
             "run_after",
             "force",
             "bulk_id",
+            "operation",
             "created_at",
             "updated_at",
         ],
@@ -144,6 +147,9 @@ def _enqueue_statement(
             "deferrals": case((ended, 0), else_=SyncJob.deferrals),
             "last_error": case((ended, None), else_=SyncJob.last_error),
             "force": or_(SyncJob.force, stmt.excluded.force),
+            # New content takes over a queued delete: the record is back (re-created if the
+            # delete was delivered first).
+            "operation": stmt.excluded.operation,
             # A job still in flight keeps the bulk it serves when a plain sync folds into
             # it (the delivery still answers that bulk); an ended one takes the new id.
             "bulk_id": case(
@@ -153,3 +159,56 @@ def _enqueue_statement(
             "updated_at": stmt.excluded.updated_at,
         },
     )
+
+
+async def enqueue_delete(
+    session: AsyncSession,
+    record_ids: Sequence[int],
+    providers: Sequence[str],
+    operation: Operation = Operation.delete,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Queue a delete (or an erasure) of each record at each provider, in the caller's
+    transaction. It takes over the record's job there: a queued create or update is not sent;
+    one being delivered finishes, then the job goes round again as the delete."""
+    if not record_ids or not providers:
+        return 0
+    at = now or utcnow()
+    rows = [
+        {
+            "record_id": record_id,
+            "provider": provider,
+            "status": JobStatus.queued.value,
+            "operation": operation.value,
+            "run_after": at,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for record_id in record_ids
+        for provider in providers
+    ]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # One multi-row VALUES (an executemany cannot carry the IN below); a delete is a handful
+    # of records, an erasure a person's.
+    stmt = insert(cast(Table, SyncJob.__table__)).values(rows)
+    ended = SyncJob.status.in_([s.value for s in SETTLED])
+    running = SyncJob.status == JobStatus.running.value
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["record_id", "provider"],
+        set_={
+            "operation": stmt.excluded.operation,
+            "status": case((running, SyncJob.status), else_=JobStatus.queued.value),
+            "requeue": case((running, true()), else_=false()),
+            # A delete is due now, even where an upsert was waiting for its parent.
+            "run_after": case((running, SyncJob.run_after), else_=stmt.excluded.run_after),
+            "attempts": case((ended, 0), else_=SyncJob.attempts),
+            "deferrals": case((ended, 0), else_=SyncJob.deferrals),
+            "last_error": case((ended, None), else_=SyncJob.last_error),
+            "force": false(),
+            "bulk_id": None,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    await session.execute(stmt)
+    return len(rows)

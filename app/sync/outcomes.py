@@ -19,6 +19,7 @@ from app.providers.base import Action, redact
 from app.records import Kind
 from app.settings import DeliverySettings
 from app.sync import breaker
+from app.sync.deletes import wake_parents
 from app.sync.verdicts import Result
 
 # Verdicts after which a job flagged `requeue` goes round again at once.
@@ -54,7 +55,12 @@ async def write(
         log_ids = await _insert_logs(session, provider, kind, mine, now)
         await _upsert_links(session, provider, mine, log_ids, now)
         await _update_jobs(session, mine, now)
-        delivered = [r.claimed.record for r in mine if r.log_status is LogStatus.success]
+        removed = [r.claimed.record for r in mine if _gone(r)]
+        if removed:  # parents whose deletes waited for these children go now
+            await wake_parents(session, provider, removed, now)
+        delivered = [
+            r.claimed.record for r in mine if r.log_status is LogStatus.success and not r.removed
+        ]
         await _wake_children(session, provider, kind, delivered, now)
     if called:
         await breaker.record(session, provider, call_error, now, settings)
@@ -121,7 +127,7 @@ async def _insert_logs(
                 "entity_type": kind.value,
                 "entity_id": r.claimed.record.external_id,
                 "crm_id": link_crm_id,
-                "action": (r.action if o else Action.update).value,
+                "action": (r.action if o or r.removed else Action.update).value,
                 "status": r.log_status.value,  # type: ignore[union-attr]
                 "http_status": o.http_status if o else None,
                 "request": redact(o.request) if o else None,
@@ -148,6 +154,9 @@ async def _upsert_links(
 ) -> None:
     rows: list[dict[str, Any]] = []
     for r in results:
+        if r.removed and (r.outcome is not None or _gone(r)):
+            rows.append(_removed_link(r, provider, log_ids, now))
+            continue
         if r.outcome is None:
             continue
         record = r.claimed.record
@@ -191,6 +200,34 @@ async def _upsert_links(
         },
     )
     await session.execute(stmt, rows)
+
+
+def _gone(r: Result) -> bool:
+    """A delete the provider confirmed, or had nothing to do for."""
+    return r.removed and r.log_status in (LogStatus.success, LogStatus.skipped)
+
+
+def _removed_link(
+    r: Result, provider: str, log_ids: dict[int, int], now: datetime
+) -> dict[str, Any]:
+    """A delete's link row: `deleted` once the provider confirmed it (or had nothing to
+    delete), `failed` when it refused for good; the CRM id is kept (a record POSTed again is
+    created anew, not updated)."""
+    gone = _gone(r)
+    final = r.status in (JobStatus.failed, JobStatus.dead)
+    status = LinkStatus.deleted if gone else LinkStatus.failed if final else LinkStatus.pending
+    return {
+        "record_id": r.claimed.record.id,
+        "provider": provider,
+        "crm_id": None,
+        "status": status.value,
+        "confirmed_hash": None,
+        "attempted_hash": r.claimed.record.content_hash,
+        "last_synced_at": now if gone else None,
+        "last_attempt_at": now,
+        "last_error": None if gone else r.error,
+        "last_log_id": log_ids.get(r.claimed.job.id),
+    }
 
 
 async def _update_jobs(session: AsyncSession, results: Sequence[Result], now: datetime) -> None:

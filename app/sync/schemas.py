@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.records import SPECS, Kind
 
-SyncStatusValue = Literal["pending", "synced", "failed"]
+SyncStatusValue = Literal["pending", "synced", "failed", "deleted"]
 
 
 class ProviderSyncStatus(BaseModel):
@@ -23,7 +23,8 @@ class ProviderSyncStatus(BaseModel):
 
 class SyncStatus(BaseModel):
     """A record's sync status: the first provider's CRM id is `crmId`; `syncStatus` is
-    `failed` if any provider failed it, `synced` if every provider confirmed it."""
+    `failed` if any provider failed it, `synced` if every provider confirmed it, `deleted` if
+    every provider confirmed its delete."""
 
     model_config = ConfigDict(extra="allow")  # the kind's id field (userId, propertyId, ...)
 
@@ -57,6 +58,41 @@ def answer_model(kind: Kind) -> type[SyncAnswer]:
     id_field = SPECS[kind].id_field
     fields: dict[str, Any] = {id_field: (str, Field(description=f"the website's {id_field}"))}
     return create_model(f"{SPECS[kind].label}SyncAnswer", __base__=SyncAnswer, **fields)
+
+
+class ChildView(BaseModel):
+    """A live record under the one being deleted."""
+
+    kind: str
+    id: str
+
+
+class DeleteAnswer(SyncStatus):
+    """The answer to DELETE /api/crm/sync/{kind}: the status, with what happened."""
+
+    success: bool
+    message: str | None = None
+    statusUrl: str | None = Field(None, description="where to poll while the delete runs (202)")
+    error: str | None = Field(None, description="the CRM's refusal (502)")
+    syncLogId: int | None = Field(None, description="the sync-log row with the refusal (502)")
+    deleted: list[ChildView] = Field(
+        default_factory=list, description="every record this delete removes, children first"
+    )
+
+
+class ConflictAnswer(BaseModel):
+    """409: the record has live children; delete them first, or pass cascade=true."""
+
+    success: Literal[False] = False
+    error: str
+    children: list[ChildView]
+
+
+@cache
+def delete_model(kind: Kind) -> type[DeleteAnswer]:
+    id_field = SPECS[kind].id_field
+    fields: dict[str, Any] = {id_field: (str, Field(description=f"the website's {id_field}"))}
+    return create_model(f"{SPECS[kind].label}DeleteAnswer", __base__=DeleteAnswer, **fields)
 
 
 class RejectionView(BaseModel):

@@ -15,7 +15,17 @@ from app.errors import NotFound
 from app.records import SPECS, Kind
 from app.runtime import Services
 from app.sync.accept import Rejection, accept, accept_one, load_record, validate
-from app.sync.schemas import BatchAnswer, RejectionView, SyncAnswer, SyncStatus, answer_model
+from app.sync.deletes import mark_deleted
+from app.sync.schemas import (
+    BatchAnswer,
+    ChildView,
+    DeleteAnswer,
+    RejectionView,
+    SyncAnswer,
+    SyncStatus,
+    answer_model,
+    delete_model,
+)
 from app.sync.status import ProviderState, describe, record_states, status_url
 
 log = logging.getLogger(__name__)
@@ -24,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Reply:
     status_code: int
-    body: SyncAnswer
+    body: SyncAnswer | DeleteAnswer
 
 
 async def record_status(services: Services, kind: Kind, external_id: str) -> SyncStatus:
@@ -92,6 +102,69 @@ async def sync_record(
             success=True,
             message=f"{label} sync accepted; delivery in progress",
             statusUrl=status_url(kind, external_id),
+            **view,
+        ),
+    )
+
+
+async def delete_record(
+    services: Services, kind: Kind, external_id: str, *, cascade: bool, respond_async: bool
+) -> Reply:
+    """DELETE /api/crm/sync/{kind}: mark the record (with cascade, everything under it) deleted,
+    queue its delete at every provider, then wait like a sync: 200 once every provider confirmed
+    ("already deleted" when repeated), 202 in flight, 502 refused. Raises NotFound (never
+    synced) or LiveChildren (409, naming them; `cascade` deletes them first)."""
+    settings = services.settings
+    label = SPECS[kind].label
+    deleted: list[ChildView] = []
+    async with transaction(services.sessions) as session:
+        record = await load_record(session, kind, external_id, for_update=True)
+        if record is None:
+            raise NotFound(f"{label} {external_id} has not been synced; nothing to delete")
+        queued = 0
+        if record.deleted_at is None:
+            marked = await mark_deleted(session, record, settings.providers, cascade=cascade)
+            queued = marked.queued
+            deleted = [ChildView(kind=k, id=i) for k, i in marked.records]
+        states = await record_states(session, record.id, record.content_hash, settings.providers)
+    log.info(
+        "delete of %s/%s: %d job(s) queued",
+        kind.value,
+        external_id,
+        queued,
+        extra={"record": f"{kind.value}/{external_id}"},
+    )
+    if queued:
+        services.kick()
+        if not respond_async:
+            states = await _wait_settled(
+                services, record.id, record.content_hash, settings.sync_wait_seconds
+            )
+    view = describe(kind, external_id, states).model_dump()
+    answer = delete_model(kind)
+    if view["syncStatus"] == "deleted":
+        message = f"{label} deleted from CRM" if queued else f"{label} already deleted"
+        return Reply(200, answer(success=True, message=message, deleted=deleted, **view))
+    if view["syncStatus"] == "failed" and all(s.settled for s in states):
+        failed = next(s for s in states if s.status == "failed")
+        return Reply(
+            502,
+            answer(
+                success=False,
+                error=f"{failed.provider} refused to delete {label.lower()} {external_id}: "
+                f"{failed.last_error}",
+                syncLogId=failed.last_log_id,
+                deleted=deleted,
+                **view,
+            ),
+        )
+    return Reply(
+        202,
+        answer(
+            success=True,
+            message=f"{label} delete accepted; in progress",
+            statusUrl=status_url(kind, external_id),
+            deleted=deleted,
             **view,
         ),
     )

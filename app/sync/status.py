@@ -21,7 +21,7 @@ from app.times import iso
 @dataclass(frozen=True, slots=True)
 class ProviderState:
     provider: str
-    status: str  # pending / synced / failed
+    status: str  # pending / synced / failed / deleted
     crm_id: str | None
     last_synced_at: datetime | None
     last_error: str | None
@@ -36,6 +36,8 @@ def provider_state(
     settled = job_status is None or job_status in SETTLED
     if job_status in (JobStatus.failed, JobStatus.dead):
         status = LinkStatus.failed
+    elif settled and link is not None and link.status == LinkStatus.deleted:
+        status = LinkStatus.deleted
     elif (
         settled
         and link is not None
@@ -51,7 +53,7 @@ def provider_state(
         status=status.value,
         crm_id=link.crm_id if link else None,
         last_synced_at=link.last_synced_at if link else None,
-        last_error=error if status != LinkStatus.synced else None,
+        last_error=error if status not in (LinkStatus.synced, LinkStatus.deleted) else None,
         last_log_id=link.last_log_id if link else None,
         settled=settled,
     )
@@ -86,6 +88,8 @@ def overall(states: Sequence[ProviderState]) -> SyncStatusValue:
         return "failed"
     if all(s.status == "synced" for s in states):
         return "synced"
+    if all(s.status == "deleted" for s in states):
+        return "deleted"
     return "pending"
 
 
@@ -100,7 +104,9 @@ def describe(kind: Kind, external_id: str, states: Sequence[ProviderState]) -> S
             "crmId": primary.crm_id,
             "syncStatus": overall(states),
             "lastSyncedAt": iso(primary.last_synced_at),
-            "lastError": shown.last_error if failed or primary.status != "synced" else None,
+            "lastError": (
+                shown.last_error if failed or primary.status not in ("synced", "deleted") else None
+            ),
             "providers": {
                 s.provider: ProviderSyncStatus(
                     crmId=s.crm_id,

@@ -44,6 +44,7 @@ class Result:
     deferrals: int = 0
     failing_since: datetime | None = None
     duration_ms: float | None = None
+    removed: bool = False  # a delete (or erasure) job's result
 
 
 def backoff(n: int, settings: DeliverySettings) -> float:
@@ -86,6 +87,27 @@ def wait(
         deferrals=deferrals,
         failing_since=item.job.failing_since,
     )
+
+
+def gone(item: Claimed, reason: str) -> Result:
+    """A delete with nothing to send (the provider never had the record, or deleted it
+    already): the record counts as deleted there."""
+    result = skip(item, reason)
+    result.action, result.removed = Action.delete, True
+    return result
+
+
+def wait_children(
+    item: Claimed, provider: str, now: datetime, settings: DeliverySettings
+) -> Result:
+    """A delete whose record still has children to delete at this provider: their deletes wake
+    it; a slow recheck is the safety net."""
+    record = item.record
+    result = wait(item, None, record.external_id, provider, now, settings)
+    result.error = (
+        f"waiting for the deletes of {record.kind} {record.external_id}'s children at {provider}"
+    )
+    return result
 
 
 def judge(item: Claimed, outcome: Outcome, now: datetime, settings: DeliverySettings) -> Result:

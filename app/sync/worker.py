@@ -1,6 +1,7 @@
 """The delivery worker: claim due jobs under a lease (renewed while they are delivered), batch
-them per provider and kind, call the provider, judge each record, write the outcomes fenced by
-the lease. Providers whose circuit breaker is open are left alone until a probe works."""
+them per provider, kind and operation (upsert or delete), call the provider, judge each record,
+write the outcomes fenced by the lease. Providers whose circuit breaker is open are left alone
+until a probe works."""
 
 from __future__ import annotations
 
@@ -19,13 +20,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.db import transaction, utcnow
-from app.models import JobStatus, LinkStatus, ProviderLink, Record, SyncJob
-from app.providers.base import Delivery, FailureKind, Outcome, Provider, ProviderError
+from app.models import JobStatus, LinkStatus, Operation, ProviderLink, Record, SyncJob
+from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
 from app.records import SPECS, Kind
 from app.runtime import LogThrottle, Notifier, Poller
 from app.settings import DeliverySettings
 from app.sync import breaker, outcomes
-from app.sync.verdicts import Claimed, Result, judge, log_verdicts, skip, wait
+from app.sync.deletes import children_pending
+from app.sync.verdicts import (
+    Claimed,
+    Result,
+    gone,
+    judge,
+    log_verdicts,
+    skip,
+    wait,
+    wait_children,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +91,16 @@ class Worker(Poller):
         claimed = await self._claim()
         if not claimed:
             return 0
-        batches: dict[tuple[str, Kind], list[Claimed]] = defaultdict(list)
+        batches: dict[tuple[str, Kind, Operation], list[Claimed]] = defaultdict(list)
         for item in claimed:
-            batches[(item.job.provider, Kind(item.record.kind))].append(item)
+            key = (item.job.provider, Kind(item.record.kind), Operation(item.job.operation))
+            batches[key].append(item)
         tasks = []
-        for (provider_name, kind), items in batches.items():
+        for (provider_name, kind, operation), items in batches.items():
             provider = self.providers[provider_name]
             for start in range(0, len(items), provider.batch_size):
                 chunk = items[start : start + provider.batch_size]
-                tasks.append(self._deliver_guarded(provider, kind, chunk))
+                tasks.append(self._deliver_guarded(provider, kind, chunk, operation))
         heartbeat = asyncio.create_task(self._renew(str(claimed[0].job.lease_token)))
         try:
             await asyncio.gather(*tasks)
@@ -209,10 +221,15 @@ class Worker(Poller):
 
     # -- delivering -----------------------------------------------------------------------
 
-    async def _deliver_guarded(self, provider: Provider, kind: Kind, items: list[Claimed]) -> None:
+    async def _deliver_guarded(
+        self, provider: Provider, kind: Kind, items: list[Claimed], operation: Operation
+    ) -> None:
         async with self._slots:
             try:
-                await self._deliver(provider, kind, items)
+                if operation is Operation.upsert:
+                    await self._deliver(provider, kind, items)
+                else:
+                    await self._remove(provider, kind, items, operation)
             except Exception:
                 # Leave the jobs leased: they return to the queue when the lease runs out.
                 log.exception("delivery of %d %s to %s failed", len(items), kind, provider.name)
@@ -260,16 +277,71 @@ class Worker(Poller):
                         kind=kind,
                         record_id=record.external_id,
                         data=record.data,
-                        crm_id=link.crm_id if link else None,
+                        # A record deleted at this provider and now back is created anew.
+                        crm_id=link.crm_id if link and link.status != LinkStatus.deleted else None,
                         parent_crm_id=parent_crm_id,
                         idempotency_key=f"{provider.name}-{job.id}-{record.content_hash[:16]}",
                     ),
                 )
             )
+        await self._send(provider, kind, results, to_send)
+
+    async def _remove(
+        self, provider: Provider, kind: Kind, items: list[Claimed], operation: Operation
+    ) -> None:
+        """Delete (or erase) a batch: children first (a record whose children's deletes are
+        still to come here waits for them); nothing to call for a record this provider never
+        got or already deleted; the link records the delete once the provider confirmed it."""
+        links, parent_ids = await self._lookup(provider.name, items)
+        async with self.sessions() as session:
+            blocked = await children_pending(
+                session, provider.name, ((i.record.kind, i.record.external_id) for i in items)
+            )
+        results: list[Result] = []
+        to_send: list[tuple[Claimed, Delivery]] = []
+        now = utcnow()
+        for item in items:
+            job, record = item.job, item.record
+            link = links.get(record.id)
+            if (record.kind, record.external_id) in blocked:
+                results.append(wait_children(item, provider.name, now, self.settings))
+                continue
+            if kind not in provider.kinds or link is None or link.crm_id is None:
+                results.append(gone(item, f"never created at {provider.name}"))
+                continue
+            if link.status == LinkStatus.deleted:
+                results.append(gone(item, f"already deleted at {provider.name}"))
+                continue
+            parent = (str(record.parent_kind), str(record.parent_id))
+            delivery = Delivery(
+                job_id=job.id,
+                kind=kind,
+                record_id=record.external_id,
+                data=record.data,
+                crm_id=link.crm_id,
+                parent_crm_id=parent_ids.get(parent) if record.parent_id else None,
+                # Per CRM object: a record deleted, sent again and deleted again is a new delete.
+                idempotency_key=f"{provider.name}-{job.id}-{operation.value}-{link.crm_id}",
+                operation=operation,
+            )
+            to_send.append((item, delivery))
+        await self._send(provider, kind, results, to_send, remove=True)
+
+    async def _send(
+        self,
+        provider: Provider,
+        kind: Kind,
+        results: list[Result],
+        to_send: list[tuple[Claimed, Delivery]],
+        *,
+        remove: bool = False,
+    ) -> None:
+        """Call the provider for `to_send`, judge each answer, and write every result of the
+        batch (those judged before the call too)."""
         call_error: str | None = None
         if to_send:
             started = time.perf_counter()
-            answers = await self._call(provider, kind, [d for _, d in to_send])
+            answers = await self._call(provider, kind, [d for _, d in to_send], remove=remove)
             elapsed = time.perf_counter() - started
             errors = (o.error.kind if o.error else None for o in answers)
             metrics.observe_call(provider.name, kind.value, elapsed, errors)
@@ -277,8 +349,11 @@ class Worker(Poller):
             per_record_ms = elapsed * 1000 / len(to_send)
             now = utcnow()
             for (item, _), outcome in zip(to_send, answers, strict=True):
+                if remove:
+                    outcome.action = Action.delete
                 result = judge(item, outcome, now, self.settings)
                 result.duration_ms = per_record_ms
+                result.removed = remove
                 results.append(result)
         async with transaction(self.sessions) as session:
             written = await outcomes.write(
@@ -332,6 +407,8 @@ class Worker(Poller):
                     .where(
                         ProviderLink.provider == provider,
                         ProviderLink.crm_id.is_not(None),
+                        # A deleted parent is no parent: its children wait until it is back.
+                        ProviderLink.status != LinkStatus.deleted.value,
                         tuple_(Record.kind, Record.external_id).in_(list(parents)),
                     )
                 )
@@ -339,12 +416,14 @@ class Worker(Poller):
         return links, parent_ids
 
     async def _call(
-        self, provider: Provider, kind: Kind, deliveries: list[Delivery]
+        self, provider: Provider, kind: Kind, deliveries: list[Delivery], *, remove: bool = False
     ) -> list[Outcome]:
-        """The provider call; a whole-batch failure becomes the same failure for each record."""
+        """The provider call (its delete path when `remove`); a whole-batch failure becomes the
+        same failure for each record."""
         try:
             async with asyncio.timeout(self.settings.provider_timeout):
-                answers = await provider.deliver(kind, deliveries)
+                call = provider.delete if remove else provider.deliver
+                answers = await call(kind, deliveries)
             if len(answers) != len(deliveries):
                 raise ProviderError(
                     FailureKind.transient,

@@ -77,8 +77,8 @@ async def test_a_batch_and_a_webhook_are_limited_too(client, anonymous) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/crm/sync/owner", {"GET", "POST"}),
-        ("PATCH", "/api/crm/sync/property", {"GET", "POST"}),
+        ("PUT", "/api/crm/sync/owner", {"GET", "POST", "DELETE"}),
+        ("PATCH", "/api/crm/sync/property", {"GET", "POST", "DELETE"}),
         ("GET", "/api/crm/sync/owner/batch", {"POST"}),
         ("POST", "/api/crm/mock/faults", {"PUT", "DELETE"}),
         ("POST", "/healthz", {"GET"}),

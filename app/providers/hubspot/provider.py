@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
-from app.providers.hubspot import mapping
+from app.providers.hubspot import deletes, mapping
 from app.providers.hubspot.client import HubSpotClient
 from app.providers.ratelimit import RateLimiter
 from app.records import Kind
@@ -231,6 +231,10 @@ class HubSpotProvider(Provider):
                         )
                     )
         return [i.outcome() for i in items]
+
+    async def delete(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Archive, or for an erasure GDPR-delete (see `deletes`)."""
+        return await deletes.delete(self, kind, deliveries)
 
     async def _deliver(self, kind: Kind, items: list[Item]) -> None:
         match kind:

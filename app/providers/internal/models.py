@@ -133,6 +133,7 @@ class CrmContact(Base):
     last_activity_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     notes: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -190,6 +191,7 @@ class CrmProperty(Base):
     plan: Mapped[str | None] = mapped_column(String(64))
     enquiry_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -239,6 +241,7 @@ class CrmEnquiry(Base):
     guests: Mapped[int | None] = mapped_column(Integer)
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -273,6 +276,7 @@ class CrmBooking(Base):
     status: Mapped[str | None] = mapped_column(String(32), index=True)
     payment_status: Mapped[str | None] = mapped_column(String(32))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -305,6 +309,7 @@ class CrmMembership(Base):
     auto_renew: Mapped[bool | None] = mapped_column(Boolean)
     payment_failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -322,6 +327,7 @@ class CrmNote(Base):
     content: Mapped[str] = mapped_column(Text)
     reminder_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(255))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -374,6 +380,7 @@ class CrmActivity(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     performed_by: Mapped[str | None] = mapped_column(String(255))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # soft-deleted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     contact: Mapped[CrmContact | None] = relationship(lazy="raise")

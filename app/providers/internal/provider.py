@@ -3,6 +3,7 @@ transaction; a batch the database refuses is written again record by record."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -13,15 +14,17 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import transaction, utcnow
+from app.models import Operation
 from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
 from app.providers.internal.common import TABLES, Rejected, Result, Written
 from app.providers.internal.contacts import write_owners
+from app.providers.internal.deletes import delete_rows, forget_guest, restore_rows
 from app.providers.internal.guest_records import write_bookings, write_enquiries
 from app.providers.internal.memberships import write_memberships
 from app.providers.internal.models import CrmContact
 from app.providers.internal.properties import write_properties
 from app.providers.internal.timeline import write_activities, write_notes
-from app.records import SPECS, Kind
+from app.records import SPECS, Kind, without_guest
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,10 @@ async def write(
     """One batch of one kind, in the caller's transaction; one result per delivery, in order."""
     results = await WRITERS[kind](session, deliveries, now)
     await session.flush()
+    written = [
+        d.record_id for d, r in zip(deliveries, results, strict=True) if isinstance(r, Written)
+    ]
+    await restore_rows(session, kind, written)
     return results
 
 
@@ -78,6 +85,20 @@ class InternalProvider(Provider):
                 results = [await self._alone(kind, d) for d in deliveries]
         return [_outcome(kind, d, r) for d, r in zip(deliveries, results, strict=True)]
 
+    async def delete(self, kind: Kind, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Soft-deletes (see `deletes`); an erased guest's enquiry or booking is written again
+        without the guest's details and the guest's contact removed. One transaction a batch;
+        a database error fails the batch as transient (it is retried)."""
+        now = utcnow()
+        try:
+            async with transaction(self.sessions) as session:
+                results = await _remove(session, kind, deliveries, now)
+        except SQLAlchemyError as exc:
+            results = [exc for _ in deliveries]
+        return [
+            _outcome(kind, d, r, Action.delete) for d, r in zip(deliveries, results, strict=True)
+        ]
+
     async def _alone(self, kind: Kind, delivery: Delivery) -> Result | SQLAlchemyError:
         try:
             async with transaction(self.sessions) as session:
@@ -93,6 +114,29 @@ class InternalProvider(Provider):
         except SQLAlchemyError:
             return False
         return True
+
+
+async def _remove(
+    session: AsyncSession, kind: Kind, deliveries: Sequence[Delivery], now: datetime
+) -> list[Result | SQLAlchemyError]:
+    guests = [
+        d for d in deliveries if d.operation is Operation.erase and kind in GUEST_RECORD_KINDS
+    ]
+    if not guests:
+        return list(await delete_rows(session, kind, deliveries, now))
+    blanked = [dataclasses.replace(d, data=without_guest(d.data)) for d in guests]
+    written = await write(session, kind, blanked, now)
+    for d in guests:
+        await forget_guest(session, d.data.get("guestEmail"))
+    by_id = dict(zip((d.record_id for d in guests), written, strict=True))
+    rest = [d for d in deliveries if d.record_id not in by_id]
+    removed = dict(
+        zip((d.record_id for d in rest), await delete_rows(session, kind, rest, now), strict=True)
+    )
+    return [by_id.get(d.record_id) or removed[d.record_id] for d in deliveries]
+
+
+GUEST_RECORD_KINDS = (Kind.enquiry, Kind.booking)
 
 
 def _request(kind: Kind, delivery: Delivery) -> dict[str, Any]:
@@ -116,10 +160,19 @@ def _bad_data(error: SQLAlchemyError) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
-def _outcome(kind: Kind, delivery: Delivery, result: Result | SQLAlchemyError) -> Outcome:
+def _outcome(
+    kind: Kind,
+    delivery: Delivery,
+    result: Result | SQLAlchemyError,
+    deleting: Action | None = None,
+) -> Outcome:
     request = _request(kind, delivery)
+    if deleting is not None:
+        request["operation"] = delivery.operation.value
     if isinstance(result, Written):
-        if result.created:
+        if deleting is not None:
+            action = deleting
+        elif result.created:
             action = Action.note if kind is Kind.note else Action.create
         else:
             action = Action.update
@@ -141,7 +194,7 @@ def _outcome(kind: Kind, delivery: Delivery, result: Result | SQLAlchemyError) -
             request=request,
             response={"error": str(result)},
         )
-        return Outcome.failed(error)
+        return Outcome.failed(error, deleting or Action.upsert)
     failure = FailureKind.rejected if _bad_data(result) else FailureKind.transient
     orig = getattr(result, "orig", None)
     reason = str(orig) if orig is not None else str(result)
@@ -152,4 +205,4 @@ def _outcome(kind: Kind, delivery: Delivery, result: Result | SQLAlchemyError) -
         request=request,
         response={"error": reason},
     )
-    return Outcome.failed(error)
+    return Outcome.failed(error, deleting or Action.upsert)
