@@ -1,7 +1,7 @@
 """deletions and erasure: deleted markers on records and the internal CRM's tables, the
 operation of an outbox job, and the erasure runs (their audit rows)
 
-Revision ID: 0009_delete
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0009_delete"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
