@@ -158,6 +158,10 @@ class PullSettings(_Env):
     overlap_seconds: float = Field(300.0, ge=0)
     strategy: Literal["append", "overwrite"] = "overwrite"  # of scheduled and webhook pulls
     page_size: int = Field(200, ge=1, le=200, description="search results per request")
+    # A 429 during a pull waits (the client holds the budget for Retry-After) and the pull goes
+    # on; past this many seconds of waits in one request (HubSpot's daily budget spent), the
+    # pull stops as `paused`, its pages kept, and the next one resumes from the cursor.
+    rate_limit_wait_seconds: float = Field(120.0, ge=0, le=3600)
 
 
 class UiSettings(_Env):

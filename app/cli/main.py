@@ -160,17 +160,23 @@ def fake_hubspot(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8090, help="port to listen on"),
     rate_limit: int = typer.Option(100, min=1, help="requests per rolling 10 s"),
+    search_limit: int = typer.Option(5, min=1, help="search requests per second (HubSpot: 5)"),
     token: str | None = typer.Option(
         None, envvar="FAKE_HUBSPOT_TOKEN", help="the only token accepted (default: any)"
     ),
 ) -> None:
-    """A local fake HubSpot (CRM v3 objects, v4 associations, rate limit, faults at /_fake)."""
+    """A local fake HubSpot (CRM v3 objects, v4 associations, rate limits, faults at /_fake)."""
     import uvicorn
 
     from app.fakes.hubspot import create_app
 
-    typer.echo(f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s)")
-    uvicorn.run(create_app(rate_limit, token), host=host, port=port, log_level="warning")
+    typer.echo(
+        f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s, "
+        f"{search_limit} searches per second)"
+    )
+    uvicorn.run(
+        create_app(rate_limit, token, search_limit), host=host, port=port, log_level="warning"
+    )
 
 
 @cli.command("fake-treadsoft")

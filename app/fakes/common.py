@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FaultMode = Literal["timeout", "error", "drop", "rate_limit", "daily_limit"]
+FaultMode = Literal["timeout", "error", "drop", "rate_limit", "daily_limit", "secondly_limit"]
 CONTROL_PREFIX = "/_fake"
 
 
@@ -115,7 +115,12 @@ class FaultyApp:
             await self.app(scope, receive, send)
             return
         self.state.faults_served[fault] = self.state.faults_served.get(fault, 0) + 1
-        if plan.when == "before" and fault in ("error", "rate_limit", "daily_limit"):
+        if plan.when == "before" and fault in (
+            "error",
+            "rate_limit",
+            "daily_limit",
+            "secondly_limit",
+        ):
             await self._send_fault(send, fault, plan.status)
             return
         if plan.when == "before" and fault == "drop":

@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp
+from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp, WindowCounter
 from app.fakes.hubspot_deletes import add_delete_routes
 from app.providers.hubspot import spec as hubspot_spec
 
@@ -52,6 +52,9 @@ EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 )
 DAILY_LIMIT = 500_000
+# "The search endpoints are rate limited to five requests per second per account"
+# (https://developers.hubspot.com/docs/api-reference/search/guide, Limits).
+SEARCH_LIMIT = 5
 
 
 def _now() -> str:
@@ -196,8 +199,13 @@ def _invalid_emails(otype: str, properties: dict[str, str]) -> str | None:
 
 
 class FakeHubSpot:
-    def __init__(self, rate_limit: int = 100, token: str | None = None) -> None:
+    def __init__(
+        self, rate_limit: int = 100, token: str | None = None, search_limit: int = SEARCH_LIMIT
+    ) -> None:
         self.rate_limit = rate_limit
+        self.search_limit = search_limit
+        self.search_counter = WindowCounter(window=1.0)  # searches in the rolling second
+        self.rate_limited_by: dict[str, int] = {}
         self.token = token
         self.state = FakeState()
         self.store = Store()
@@ -246,11 +254,11 @@ class FakeHubSpot:
 
     def too_many(self, policy: str) -> tuple[int, dict[str, str], dict[str, Any]]:
         self.rate_limited += 1
+        self.rate_limited_by[policy] = self.rate_limited_by.get(policy, 0) + 1
         daily = policy == "DAILY"
         body = {
             "status": "error",
-            "message": f"You have reached your {'daily' if daily else 'ten_secondly_rolling'} "
-            "limit.",
+            "message": f"You have reached your {policy.lower()} limit.",
             "errorType": "RATE_LIMIT",
             "correlationId": str(uuid.uuid4()),
             "policyName": policy,
@@ -266,6 +274,8 @@ class FakeHubSpot:
             return self.too_many("TEN_SECONDLY_ROLLING")
         if fault == "daily_limit":
             return self.too_many("DAILY")
+        if fault == "secondly_limit":
+            return self.too_many("SECONDLY")
         body = {
             "status": "error",
             "message": "internal error",
@@ -480,6 +490,9 @@ class FakeHubSpot:
 
         @app.post("/crm/v3/objects/{object_type}/search")
         async def search(object_type: str, request: Request) -> Response:
+            if fake.search_counter.record() > fake.search_limit:
+                status, headers, refusal = fake.too_many("SECONDLY")
+                return JSONResponse(refusal, status_code=status, headers=headers)
             # HubSpot's search guide sorts with {"propertyName", "direction"} objects while its
             # OpenAPI file types sorts as strings; HubSpot takes both, so the fake checks sorts
             # itself and the rest of the body against the spec.
@@ -633,7 +646,10 @@ class FakeHubSpot:
         async def stats() -> dict[str, Any]:
             return fake.state.stats() | {
                 "rateLimit": fake.rate_limit,
+                "searchLimit": fake.search_limit,
                 "rateLimited": fake.rate_limited,
+                "rateLimitedBy": dict(fake.rate_limited_by),
+                "maxSearchesInSecond": fake.search_counter.max_in_window,
                 "objects": {t: len(objs) for t, objs in fake.store.objects.items()},
                 "associations": len(fake.store.associations),
                 "searches": fake.searches,
@@ -694,6 +710,8 @@ class FakeHubSpot:
             fake.store = Store()
             fake.store.index("contacts", "email")
             fake.rate_limited = 0
+            fake.rate_limited_by = {}
+            fake.search_counter.reset()
             fake.searches = 0
             return {"reset": True, "at": time.time()}
 
@@ -820,5 +838,7 @@ async def send_signed_webhook(
         return response.status_code, response.text
 
 
-def create_app(rate_limit: int = 100, token: str | None = None) -> ASGIApp:
-    return FakeHubSpot(rate_limit, token).asgi()
+def create_app(
+    rate_limit: int = 100, token: str | None = None, search_limit: int = SEARCH_LIMIT
+) -> ASGIApp:
+    return FakeHubSpot(rate_limit, token, search_limit).asgi()

@@ -36,6 +36,11 @@ class PullAnswer(BaseModel):
     conflicts: list[PullConflict]
     requests: int = Field(description="requests made to the CRM")
     seconds: float
+    rateLimited: int = Field(0, description="429s met and waited out (the pull went on)")
+    complete: bool = Field(
+        True, description="false: paused by a long 429 wait (daily budget); pages kept"
+    )
+    stoppedBy: str | None = Field(None, description="why a paused pull stopped")
     provider: Literal["hubspot"]
     strategy: Literal["append", "overwrite", "preview"]
 
