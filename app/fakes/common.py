@@ -30,9 +30,14 @@ class FaultPlan(BaseModel):
     delay: float = Field(30.0, ge=0, description="seconds a timeout stalls the answer")
     status: int = Field(500, ge=500, le=599)
     path_prefix: str = ""
+    # Let this many matching requests through first (a 429 on the third page of a pull).
+    skip: int = Field(0, ge=0)
 
     def take(self, path: str, rng: random.Random) -> FaultMode | None:
         if self.mode is None or not path.startswith(self.path_prefix):
+            return None
+        if self.skip > 0:
+            self.skip -= 1
             return None
         if self.count is not None:
             if self.count <= 0:

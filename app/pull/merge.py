@@ -92,9 +92,7 @@ def _storable(value: Any) -> Any:
 
 def read_hubspot(contact: dict[str, Any], region: str) -> Pulled:
     props = {
-        k: v
-        for k, v in _storable(contact.get("properties") or {}).items()
-        if v not in (None, "")
+        k: v for k, v in _storable(contact.get("properties") or {}).items() if v not in (None, "")
     }
     raw_phone = _text(props.get("phone")) or _text(props.get("mobilephone"))
     phone = None
