@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 
 from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp, WindowCounter
 from app.fakes.hubspot_deletes import add_delete_routes
+from app.fakes.hubspot_events import add_event_routes
 from app.providers.hubspot import spec as hubspot_spec
 
 # Object types by every name HubSpot accepts for them in a path.
@@ -639,6 +640,7 @@ class FakeHubSpot:
             return batch_answer(results, errors, ok=200 if default else 201)
 
         add_delete_routes(app, fake, TYPE_NAMES)
+        add_event_routes(app, send_signed_webhook)
 
         # -- control, for tests and demos ------------------------------------------------------
 

@@ -67,6 +67,10 @@ class LeadView(BaseModel):
     lastCrmSyncAt: str | None
     createdAt: str | None
     updatedAt: str | None
+    deletedAt: str | None = Field(
+        None, description="deleted in the CRM (or merged away); listed with includeDeleted=true"
+    )
+    mergedIntoId: int | None = Field(None, description="the lead a CRM merge folded it into")
 
 
 class LeadPage(BaseModel):
@@ -96,4 +100,6 @@ def lead_view(lead: Lead) -> LeadView:
         lastCrmSyncAt=iso(lead.last_crm_sync_at),
         createdAt=iso(lead.created_at),
         updatedAt=iso(lead.updated_at),
+        deletedAt=iso(lead.deleted_at),
+        mergedIntoId=lead.merged_into_id,
     )
