@@ -55,12 +55,17 @@ class WindowCounter:
     window: float = 10.0
     total: int = 0
     max_in_window: int = 0
+    first_at: float | None = None  # wall-clock time of the first and the last request counted
+    last_at: float | None = None
     _times: deque[float] = field(default_factory=deque)
 
     def record(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
         self._times.append(now)
         self.total += 1
+        self.last_at = time.time()
+        if self.first_at is None:
+            self.first_at = self.last_at
         count = self.in_window(now)
         self.max_in_window = max(self.max_in_window, count)
         return count
@@ -73,6 +78,7 @@ class WindowCounter:
 
     def reset(self) -> None:
         self.total = self.max_in_window = 0
+        self.first_at = self.last_at = None
         self._times.clear()
 
 
@@ -88,6 +94,8 @@ class FakeState:
             "requests": self.counter.total,
             "inWindow": self.counter.in_window(),
             "maxInWindow": self.counter.max_in_window,
+            # the span the CRM saw, first request to last (seconds)
+            "span": (self.counter.last_at or 0.0) - (self.counter.first_at or 0.0),
             "windowSeconds": self.counter.window,
             "faultsServed": dict(self.faults_served),
             "faults": self.faults.model_dump(),
