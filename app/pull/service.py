@@ -145,13 +145,14 @@ async def _merge_page(
     page: list[dict[str, Any]],
     *,
     analyze: bool = False,
+    advance: bool = True,
 ) -> None:
-    """Merge one page and advance the cursor in one transaction. If the database refuses the
-    page, its contacts are merged one per transaction and any it still refuses is skipped with
-    the reason (counted and listed), so one contact never stops the pull."""
+    """Merge one page and (if `advance`) move the cursor in one transaction. If the database
+    refuses the page, its contacts are merged one per transaction and any it still refuses is
+    skipped with the reason (counted and listed), so one contact never stops the pull."""
     saved = copy.deepcopy(merger.result)
     try:
-        await _commit(sessions, merger, provider, page, analyze=analyze)
+        await _commit(sessions, merger, provider, page, analyze=analyze, advance=advance)
         return
     except DBAPIError as exc:
         if _unreachable(exc):
@@ -161,7 +162,7 @@ async def _merge_page(
     for contact in page:
         before = copy.deepcopy(merger.result)
         try:
-            await _commit(sessions, merger, provider, [contact])
+            await _commit(sessions, merger, provider, [contact], advance=advance)
         except DBAPIError as exc:
             if _unreachable(exc):
                 raise
@@ -169,7 +170,7 @@ async def _merge_page(
             merger.result.fetched += 1
             merger.result.skip(str(contact.get("id")), _refused(exc))
     newest = max((m for c in page if (m := modified_at(c)) is not None), default=None)
-    if newest is not None:
+    if advance and newest is not None:
         async with sessions() as session, session.begin():
             await _lock(session, provider)
             await _advance(session, provider, newest)
@@ -187,11 +188,12 @@ async def _commit(
     page: list[dict[str, Any]],
     *,
     analyze: bool = False,
+    advance: bool = True,
 ) -> None:
     async with sessions() as session, session.begin():
         await _lock(session, provider)
         newest = await merger.merge(session, page)
-        if newest is not None:
+        if advance and newest is not None:
             await _advance(session, provider, newest)
         if analyze and is_postgres(session):
             # A first pull grows `leads` from nothing within minutes, before autovacuum looks:
@@ -339,7 +341,7 @@ async def pull_ids(
     began, requests_before = time.monotonic(), source.requests
     try:
         contacts = await source.read(ids)
-        await _merge_page(sessions, merger, source.provider_name, contacts)
+        await _merge_page(sessions, merger, source.provider_name, contacts, advance=False)
     except Exception as exc:
         said = str(exc) if isinstance(exc, ProviderError) else f"internal ({type(exc).__name__})"
         await _finish(sessions, run_id, merger.result, source.requests - requests_before, said)

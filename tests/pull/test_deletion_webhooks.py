@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import select
 
 from app.fakes.hubspot_events import contact_event, merge_event
-from app.pull.models import Lead, LeadCrmId
+from app.pull.models import Lead, LeadCrmId, PullCursor
 from app.webhooks.models import EventStatus, WebhookEvent
 from tests.e2e.conftest import serve
 from tests.eventually import eventually
@@ -155,3 +155,19 @@ async def test_the_fake_sends_signed_deletion_events_our_endpoint_accepts(
     assert sent.status_code == 200 and sent.json()["status"] == 200, sent.text
     await _handled(sessions, 1)
     assert await _listed(ops) == []
+
+
+async def test_contacts_read_for_webhooks_leave_the_pull_cursor_alone(pulling, sessions) -> None:
+    app, ops, hubspot = pulling
+    hubspot.seed_contacts([{"email": "early@example.com"}])
+    await ops.post("/api/crm/pull", json={"strategy": "overwrite"})
+    async with sessions() as session:
+        before = (await session.get(PullCursor, "hubspot")).modified_at
+    [late] = hubspot.seed_contacts([{"email": "late@example.com"}])
+
+    await _deliver(app, [contact_event("contact.propertyChange", late)])
+    await _handled(sessions, 1)
+
+    async with sessions() as session:
+        assert (await session.get(PullCursor, "hubspot")).modified_at == before
+    assert late in {x["crmId"] for x in await _listed(ops)}  # merged all the same
