@@ -52,7 +52,7 @@ def parse_time(raw: Any) -> datetime | None:
         if text.isdigit():
             return datetime.fromtimestamp(int(text) / 1000, UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a time, or past what a datetime holds
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

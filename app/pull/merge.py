@@ -79,10 +79,11 @@ def _text(value: Any) -> str | None:
 
 
 def _storable(value: Any) -> Any:
-    """`value` without NUL characters, which PostgreSQL's text and JSONB refuse (JSON allows
-    them, so HubSpot can send them); strings inside lists and dicts too."""
+    """`value` as every store can hold it: without NUL characters, which PostgreSQL's text and
+    JSONB refuse, and with lone surrogates (`\\ud800`, which no UTF-8 store can encode) as
+    `?`; JSON allows both, so HubSpot can send them. Strings inside lists and dicts too."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, list):
         return [_storable(v) for v in value]
     if isinstance(value, dict):

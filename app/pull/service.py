@@ -4,8 +4,6 @@ by id (webhooks), on demand or once per scheduled period however many workers ru
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import logging
 import math
 import time
@@ -15,24 +13,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import dialect_insert, is_postgres, utcnow
+from app.db import dialect_insert, utcnow
 from app.errors import AppError, InvalidInput, NotFound
 from app.providers.base import FailureKind, Provider, ProviderError
 from app.providers.hubspot.provider import HubSpotProvider
-from app.pull.hubspot import HubSpotContacts, modified_at
+from app.pull.hubspot import HubSpotContacts
 from app.pull.merge import Merger, MergeResult, Strategy
-from app.pull.models import PullCursor, PullRun
+from app.pull.models import PullRun
+from app.pull.pages import (
+    ANALYZE_AFTER_PAGES,
+    ahead,
+    cursor_of,
+    merge_page,
+    unreachable,
+)
 from app.runtime import Poller
 from app.settings import Settings
 from app.times import iso
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ANALYZE_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 
 
 class ContactSource(Protocol):
@@ -63,28 +67,6 @@ def source_for(providers: dict[str, Provider], name: str, settings: Settings) ->
     )
 
 
-async def _lock(session: AsyncSession, provider: str) -> None:
-    """One merge at a time per provider (PostgreSQL; SQLite's BEGIN IMMEDIATE already is)."""
-    if is_postgres(session):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"crm-sync:pull:{provider}"},
-        )
-
-
-async def _cursor(session: AsyncSession, provider: str) -> datetime | None:
-    row = await session.get(PullCursor, provider)
-    return row.modified_at if row else None
-
-
-async def _advance(session: AsyncSession, provider: str, newest: datetime) -> None:
-    row = await session.get(PullCursor, provider)
-    if row is None:
-        session.add(PullCursor(provider=provider, modified_at=newest, updated_at=utcnow()))
-    elif newest > row.modified_at:
-        row.modified_at, row.updated_at = newest, utcnow()
-
-
 @dataclass
 class PullOutcome:
     run_id: int
@@ -105,101 +87,6 @@ class PullOutcome:
             "complete": self.stopped_by is None,
             "stoppedBy": self.stopped_by,
         }
-
-
-async def ahead(pages: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """`pages`, with the next page already being fetched while the caller merges this one, so
-    the search budget is spent while answers are written, not after."""
-
-    async def following() -> Any:
-        return await pages.__anext__()
-
-    upcoming = asyncio.ensure_future(following())
-    try:
-        while True:
-            try:
-                page = await upcoming
-            except StopAsyncIteration:
-                return
-            upcoming = asyncio.ensure_future(following())
-            yield page
-    finally:
-        if not upcoming.done():
-            upcoming.cancel()
-        with contextlib.suppress(BaseException):
-            await upcoming
-        aclose = getattr(pages, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-def _refused(exc: DBAPIError) -> str:
-    """Why the database refused a contact, without the statement or its values."""
-    return f"the database refused it ({type(exc.orig).__name__ if exc.orig else 'error'})"
-
-
-async def _merge_page(
-    sessions: async_sessionmaker[AsyncSession],
-    merger: Merger,
-    provider: str,
-    page: list[dict[str, Any]],
-    *,
-    analyze: bool = False,
-    advance: bool = True,
-) -> None:
-    """Merge one page and (if `advance`) move the cursor in one transaction. If the database
-    refuses the page, its contacts are merged one per transaction and any it still refuses is
-    skipped with the reason (counted and listed), so one contact never stops the pull."""
-    saved = copy.deepcopy(merger.result)
-    try:
-        await _commit(sessions, merger, provider, page, analyze=analyze, advance=advance)
-        return
-    except DBAPIError as exc:
-        if _unreachable(exc):
-            raise
-        log.warning("pull from %s: page refused (%s); merging one by one", provider, _refused(exc))
-    merger.result = saved
-    for contact in page:
-        before = copy.deepcopy(merger.result)
-        try:
-            await _commit(sessions, merger, provider, [contact], advance=advance)
-        except DBAPIError as exc:
-            if _unreachable(exc):
-                raise
-            merger.result = before
-            merger.result.fetched += 1
-            merger.result.skip(str(contact.get("id")), _refused(exc))
-    newest = max((m for c in page if (m := modified_at(c)) is not None), default=None)
-    if advance and newest is not None:
-        async with sessions() as session, session.begin():
-            await _lock(session, provider)
-            await _advance(session, provider, newest)
-
-
-def _unreachable(exc: DBAPIError) -> bool:
-    """A lost connection is an outage (the caller answers 503), not a contact's fault."""
-    return bool(exc.connection_invalidated)
-
-
-async def _commit(
-    sessions: async_sessionmaker[AsyncSession],
-    merger: Merger,
-    provider: str,
-    page: list[dict[str, Any]],
-    *,
-    analyze: bool = False,
-    advance: bool = True,
-) -> None:
-    async with sessions() as session, session.begin():
-        await _lock(session, provider)
-        newest = await merger.merge(session, page)
-        if advance and newest is not None:
-            await _advance(session, provider, newest)
-        if analyze and is_postgres(session):
-            # A first pull grows `leads` from nothing within minutes, before autovacuum looks:
-            # without fresh statistics PostgreSQL keeps seq-scanning the growing table for
-            # every page's lookups (measured: 25,000 contacts 54 s, against 8 s with this).
-            await session.execute(text("ANALYZE leads, lead_crm_ids"))
 
 
 async def start_run(
@@ -278,7 +165,7 @@ async def pull(
 
     try:
         async with sessions() as session:
-            cursor = await _cursor(session, provider)
+            cursor = await cursor_of(session, provider)
         since = cursor - timedelta(seconds=settings.pull.overlap_seconds) if cursor else EPOCH
         if strategy is Strategy.preview:
             async with sessions() as session:
@@ -292,7 +179,7 @@ async def pull(
             merged = 0
             async for page in ahead(source.changed_since(since)):
                 merged += 1
-                await _merge_page(
+                await merge_page(
                     sessions, merger, provider, page, analyze=merged in ANALYZE_AFTER_PAGES
                 )
     except ProviderError as exc:
@@ -303,7 +190,7 @@ async def pull(
             await _finish(sessions, run_id, merger.result, spent(), str(exc))
             raise PullFailed(f"pull from {provider} failed: {exc}", runId=run_id) from None
     except Exception as exc:
-        if isinstance(exc, DBAPIError) and _unreachable(exc):
+        if isinstance(exc, DBAPIError) and unreachable(exc):
             raise  # the database is down: the API's outage answer (503)
         log.exception("pull from %s stopped", provider)
         said = f"internal error ({type(exc).__name__}); the pages before it are kept"
@@ -341,7 +228,7 @@ async def pull_ids(
     began, requests_before = time.monotonic(), source.requests
     try:
         contacts = await source.read(ids)
-        await _merge_page(sessions, merger, source.provider_name, contacts, advance=False)
+        await merge_page(sessions, merger, source.provider_name, contacts, advance=False)
     except Exception as exc:
         said = str(exc) if isinstance(exc, ProviderError) else f"internal ({type(exc).__name__})"
         await _finish(sessions, run_id, merger.result, source.requests - requests_before, said)

@@ -55,6 +55,40 @@ async def test_a_pull_over_300_contacts_with_odd_ones_answers_200_and_pulls_the_
     assert again.status_code == 200  # and every later pull too
 
 
+class OddValues:
+    """A page as HubSpot's JSON can carry it: a lone surrogate (an escaped `\\ud800`) and a
+    last-activity time in epoch milliseconds past any datetime."""
+
+    provider_name = "hubspot"
+    requests = 0
+
+    async def changed_since(self, since: datetime) -> AsyncIterator[list[dict[str, Any]]]:
+        self.requests += 1
+        yield [
+            {"id": "1", "properties": {"email": "lone@example.com", "firstname": "Lone\ud800"}},
+            {
+                "id": "2",
+                "properties": {"email": "late@example.com", "notes_last_updated": "9" * 30},
+            },
+        ]
+
+    async def read(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return []
+
+
+async def test_values_no_store_can_hold_are_made_storable(settings, sessions) -> None:
+    outcome = await pull(
+        sessions, OddValues(), settings, strategy=Strategy.overwrite, trigger="api"
+    )
+
+    assert (outcome.result.created, outcome.result.skipped) == (2, 0)
+    async with sessions() as session:
+        rows = (
+            await session.execute(select(Lead.crm_id, Lead.first_name, Lead.crm_last_activity_at))
+        ).all()
+    assert sorted(rows) == [("1", "Lone?", None), ("2", None, None)]
+
+
 class Broken:
     """A source that fails the way a bug would, with a contact's data in the message."""
 
