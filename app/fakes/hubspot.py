@@ -1,9 +1,9 @@
 """A fake HubSpot for developers, end-to-end tests and the bench: the CRM v3 object and v4
-association endpoints crm-sync calls, bodies checked against HubSpot's OpenAPI files
-(specs/hubspot), HubSpot's rolling 10-s limit with its 429 body and headers, an in-memory store,
-and faults on demand (`/_fake/faults`). For the pull: contacts searched (with HubSpot's
-10,000-result cap), seeded and edited (`/_fake/contacts`), signed webhooks sent (`/_fake/webhooks`).
-`crm-sync fake-hubspot --port P --rate-limit N`."""
+association endpoints crm-sync calls, bodies checked against our models of HubSpot's request
+bodies (app/providers/hubspot/spec.py), HubSpot's rolling 10-s limit with its 429 body and
+headers, an in-memory store, and faults on demand (`/_fake/faults`). For the pull: contacts
+searched (with HubSpot's 10,000-result cap), seeded and edited (`/_fake/contacts`), signed
+webhooks sent (`/_fake/webhooks`). `crm-sync fake-hubspot --port P --rate-limit N`."""
 
 from __future__ import annotations
 
@@ -480,9 +480,8 @@ class FakeHubSpot:
 
         @app.post("/crm/v3/objects/{object_type}/search")
         async def search(object_type: str, request: Request) -> Response:
-            # HubSpot's search guide sorts with {"propertyName", "direction"} objects while its
-            # OpenAPI file types sorts as strings; HubSpot takes both, so the fake checks sorts
-            # itself and the rest of the body against the spec.
+            # HubSpot takes sorts as {"propertyName", "direction"} objects or as names; the
+            # fake checks sorts itself and the rest of the body against our model.
             try:
                 raw = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError):

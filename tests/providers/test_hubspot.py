@@ -1,4 +1,5 @@
-"""The HubSpot adapter's requests, pinned with respx and checked against HubSpot's OpenAPI files."""
+"""The HubSpot adapter's requests, pinned with respx and checked against our models of HubSpot's
+request bodies."""
 
 from __future__ import annotations
 
