@@ -163,14 +163,23 @@ def fake_hubspot(
     token: str | None = typer.Option(
         None, envvar="FAKE_HUBSPOT_TOKEN", help="the only token accepted (default: any)"
     ),
+    bare: bool = typer.Option(
+        False,
+        "--bare",
+        help="start with HubSpot's own properties only (run `crm-sync hubspot setup` against "
+        "it); default: crm-sync's custom properties exist already",
+    ),
 ) -> None:
-    """A local fake HubSpot (CRM v3 objects, v4 associations, rate limit, faults at /_fake)."""
+    """A local fake HubSpot, as strict as HubSpot (property definitions, types, options, dates
+    at midnight UTC, deleted and merged objects): CRM v3 objects and properties, v4
+    associations, rate limit, faults at /_fake."""
     import uvicorn
 
     from app.fakes.hubspot import create_app
 
     typer.echo(f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s)")
-    uvicorn.run(create_app(rate_limit, token), host=host, port=port, log_level="warning")
+    app = create_app(rate_limit, token, seeded=not bare)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @cli.command("fake-treadsoft")
