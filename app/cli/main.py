@@ -12,12 +12,14 @@ import typer
 from app.cli import ops as ops_cli
 from app.cli.common import Typer, load_settings
 from app.cli.erase import erase as erase_command
+from app.cli.hubspot import hubspot_cli
 from app.cli.webhooks import events_cli, stripe_cli
 from app.times import iso
 
 cli = Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events", no_args_is_help=True)
 cli.add_typer(stripe_cli, name="stripe", no_args_is_help=True)
+cli.add_typer(hubspot_cli, name="hubspot", no_args_is_help=True)
 log = logging.getLogger("app.cli")
 
 

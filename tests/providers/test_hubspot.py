@@ -984,3 +984,36 @@ async def test_a_refusal_naming_nothing_is_split_down_to_single_inputs(hubspot) 
     # Halves refused alike prove nothing about each input: each is tried on its own.
     assert sorted(len(c) for c in calls) == [1, 1, 1, 1, 2, 2, 4]
     assert all(o.error is not None and "Invalid input" in o.error.message for o in outcomes)
+
+
+@respx.mock
+async def test_two_bad_inputs_in_four_refused_naming_nobody_fail_alone(hubspot) -> None:
+    calls: list[list[str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        inputs = body(request)["inputs"]
+        calls.append([i["id"] for i in inputs])
+        if {"x@example.com", "y@example.com"} & set(calls[-1]):
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "message": "Invalid input",
+                    "category": "VALIDATION_ERROR",
+                },
+            )
+        return httpx.Response(
+            200, json=batch([upserted(i["id"], i["objectWriteTraceId"], {}) for i in inputs])
+        )
+
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(side_effect=answer)
+    emails = ["a@example.com", "x@example.com", "b@example.com", "y@example.com"]
+    owners = [
+        delivery(Kind.owner, f"u{n}", {"email": e}, job_id=90 + n) for n, e in enumerate(emails)
+    ]
+
+    outcomes = await hubspot.deliver(Kind.owner, owners)
+
+    # Both halves are refused alike: each is split again, so the good ones still go through.
+    assert [o.ok for o in outcomes] == [True, False, True, False]
+    assert all("Invalid input" in o.error.message for o in (outcomes[1], outcomes[3]))

@@ -736,9 +736,16 @@ def _named_by_property(error: dict[str, Any], inputs: Sequence[Input]) -> list[I
         if detail.get("error") == "PROPERTY_DOESNT_EXIST":
             found += carriers
             continue
-        quoted = {"message": str(detail.get("message", ""))}
-        found += [i for i in carriers if _mentions(quoted, {str(i.body["properties"][name])})]
+        said = str(detail.get("message", ""))
+        found += [i for i in carriers if _quotes(said, str(i.body["properties"][name]))]
     return [i for i in inputs if i in found]
+
+
+def _quotes(message: str, value: str) -> bool:
+    """Whether a property error's message is about `value`: HubSpot's messages start with the
+    refused value ("sold was not one of the allowed options: [...]") or quote it; a value
+    merely listed among the allowed options does not count."""
+    return bool(value) and (message.startswith(f"{value} ") or f'"{value}"' in message)
 
 
 def _gone(error: ProviderError | None) -> bool:
