@@ -809,8 +809,7 @@ class FakeHubSpot:
         async def reset() -> dict[str, Any]:
             fake.state.counter.reset()
             fake.state.faults = FaultPlan()
-            fake.registry = PropertyRegistry(seeded=fake.seeded)
-            fake.store = fake.new_store()
+            fake.store = fake.new_store()  # property definitions stay, as in an account
             fake.rate_limited = 0
             fake.searches = 0
             return {"reset": True, "at": time.time()}

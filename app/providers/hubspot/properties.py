@@ -317,3 +317,7 @@ def markdown_table(settings: HubSpotSettings | None = None) -> str:
         options = ", ".join(f"`{o}`" for o in d.allowed)
         rows.append(f"| {d.object} | {name} | {d.label} | {d.type} | {d.fieldType} | {options} |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m app.providers.hubspot.properties: the README's table
+    print(markdown_table(), end="")
