@@ -111,12 +111,14 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette's own 405 names only the first
-    route's): GET, HEAD, POST for a path with a GET route and a POST route."""
+    route's): GET, HEAD, POST for a path with a GET route and a POST route. HEAD is served
+    wherever GET is (app.routers.head)."""
     return [
         method
         for method in HTTP_METHODS
         if any(
-            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            route.matches({**request.scope, "method": "GET" if method == "HEAD" else method})[0]
+            is Match.FULL
             for route in request.app.router.routes
         )
     ]

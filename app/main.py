@@ -37,6 +37,7 @@ from app.routers import (
     sync,
     webhooks,
 )
+from app.routers.head import HeadAsGet
 from app.runtime import LogThrottle, Poller, Services, is_outage
 from app.settings import Settings
 from app.sync.heartbeat import Heartbeat
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app, Redactor(secret_values(settings)))
     install_outage_answers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, limit=int(settings.max_body_size))
     app.add_middleware(RequestIdMiddleware)
     for module in (

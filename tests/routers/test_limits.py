@@ -77,12 +77,12 @@ async def test_a_batch_and_a_webhook_are_limited_too(client, anonymous) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/crm/sync/owner", {"GET", "POST", "DELETE"}),
-        ("PATCH", "/api/crm/sync/property", {"GET", "POST", "DELETE"}),
+        ("PUT", "/api/crm/sync/owner", {"GET", "HEAD", "POST", "DELETE"}),
+        ("PATCH", "/api/crm/sync/property", {"GET", "HEAD", "POST", "DELETE"}),
         ("GET", "/api/crm/sync/owner/batch", {"POST"}),
         ("POST", "/api/crm/mock/faults", {"PUT", "DELETE"}),
-        ("POST", "/healthz", {"GET"}),
-        ("DELETE", "/api/webhooks/events/1", {"GET"}),
+        ("POST", "/healthz", {"GET", "HEAD"}),
+        ("DELETE", "/api/webhooks/events/1", {"GET", "HEAD"}),
     ],
 )
 async def test_405_lists_every_method_the_path_takes(
