@@ -323,3 +323,28 @@ async def test_an_ops_body_with_a_duplicate_is_refused(ops) -> None:
     raw = '{"status":"failed","status":"dead"}'
     response = await ops.post("/api/crm/sync/retry", content=raw, headers=JSON)
     refused(response, 422, "status")
+
+
+# -- a stay that ends before it starts ----------------------------------------------------------
+
+
+async def test_a_booking_checking_out_before_it_checks_in_is_refused_naming_check_out(
+    client,
+) -> None:
+    booking = {"bookingId": "bk_back", "checkIn": "2026-05-05", "checkOut": "2026-05-01"}
+    response = await client.post("/api/crm/sync/booking", json=booking, headers=JSON)
+    body = refused(response, 422, "checkOut")
+    assert "2026-05-05" in body["error"]
+    stored = await client.get("/api/crm/sync/booking", params={"bookingId": "bk_back"})
+    assert stored.status_code == 404
+
+
+async def test_a_batch_booking_checking_out_first_is_refused_alone(client) -> None:
+    batch = [
+        {"bookingId": "bk_ok", "checkIn": "2026-05-01", "checkOut": "2026-05-01"},
+        {"bookingId": "bk_back", "checkIn": "2026-05-05", "checkOut": "2026-05-01"},
+    ]
+    response = await client.post("/api/crm/sync/booking/batch", json=batch, headers=JSON)
+    assert response.status_code == 202, response.text
+    [rejection] = response.json()["rejections"]
+    assert (rejection["index"], rejection["id"], rejection["field"]) == (1, "bk_back", "checkOut")
