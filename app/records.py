@@ -18,6 +18,8 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -177,6 +179,17 @@ class Booking(_Record):
     currency: CurrencyCode | None = None
     status: Code | None = None
     paymentStatus: Code | None = None
+
+    @field_validator("checkOut")
+    @classmethod
+    def _not_before_check_in(cls, value: date | None, info: ValidationInfo) -> date | None:
+        # A stay that ends before it starts is a typo or swapped fields: refused at accept, not
+        # stored as a negative stay in every CRM. The same day is taken (a day use). Checked
+        # within one body: a body with only checkOut is merged onto the stored checkIn later.
+        check_in = info.data.get("checkIn")
+        if value is not None and check_in is not None and value < check_in:
+            raise ValueError(f"{value.isoformat()} is before checkIn ({check_in.isoformat()})")
+        return value
 
 
 MembershipStatus = Literal[
