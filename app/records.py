@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from app.inputs import MAX_INT32, problem
+from app.money import known_currency
 
 
 class Kind(StrEnum):
@@ -51,7 +52,11 @@ RecordId = Annotated[
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 # An ISO 4217 code, lower-case as Stripe writes it; amounts beside it are in its major unit.
-CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)]
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3, to_lower=True),
+    AfterValidator(known_currency),
+]
 # Text the internal CRM keeps in a VARCHAR(n) column (providers/internal/models.py): longer is
 # refused at accept, not failed at delivery.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
