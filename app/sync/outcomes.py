@@ -20,7 +20,7 @@ from app.records import Kind
 from app.settings import DeliverySettings
 from app.sync import breaker
 from app.sync.deletes import wake_parents
-from app.sync.verdicts import Result
+from app.sync.verdicts import Result, Snapshot
 
 # Verdicts after which a job flagged `requeue` goes round again at once.
 SETTLES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.dead, JobStatus.waiting})
@@ -29,6 +29,38 @@ JOBS = cast(Table, SyncJob.__table__)
 # The sync log's Core table: its rows go in by executemany with one cached statement, not
 # through the ORM's per-row bookkeeping.
 LOGS = cast(Table, SyncLog.__table__)
+RECORDS = cast(Table, Record.__table__)
+
+# The jobs of a batch still leased to us (binds: ids, token), locked in id order. Core
+# statements built once: every batch runs them.
+FENCE = (
+    select(JOBS.c.id)
+    .where(
+        JOBS.c.id.in_(bindparam("ids", expanding=True)),
+        JOBS.c.lease_token == bindparam("token"),
+        JOBS.c.status == JobStatus.running.value,
+    )
+    .order_by(JOBS.c.id)
+    .with_for_update()
+)
+# The jobs at a provider of the children of just-delivered records that wait for them or are
+# being judged (binds: provider, kind, parents), locked in id order first (another worker may
+# be writing some of them, in the same order).
+CHILD_JOBS = (
+    select(JOBS.c.id)
+    .where(
+        JOBS.c.provider == bindparam("provider"),
+        JOBS.c.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+        JOBS.c.record_id.in_(
+            select(RECORDS.c.id).where(
+                RECORDS.c.parent_kind == bindparam("kind"),
+                RECORDS.c.parent_id.in_(bindparam("parents", expanding=True)),
+            )
+        ),
+    )
+    .order_by(JOBS.c.id)
+    .with_for_update()
+)
 
 
 async def write(
@@ -72,18 +104,7 @@ async def _fence(session: AsyncSession, results: Sequence[Result]) -> set[int]:
     until this transaction ends, so nobody reclaims them between the check and the writes."""
     token = results[0].claimed.job.lease_token
     ids = sorted(r.claimed.job.id for r in results)
-    return set(
-        await session.scalars(
-            select(SyncJob.id)
-            .where(
-                SyncJob.id.in_(ids),
-                SyncJob.lease_token == token,
-                SyncJob.status == JobStatus.running.value,
-            )
-            .order_by(SyncJob.id)
-            .with_for_update()
-        )
-    )
+    return set(await session.scalars(FENCE, {"ids": ids, "token": token}))
 
 
 async def _send_again(session: AsyncSession, job_ids: list[int], now: datetime) -> None:
@@ -276,7 +297,7 @@ async def _wake_children(
     session: AsyncSession,
     provider: str,
     kind: Kind,
-    delivered: Iterable[Record],
+    delivered: Iterable[Snapshot],
     now: datetime,
 ) -> None:
     """Children waiting for these records go now. A child being judged at this very moment
@@ -284,25 +305,15 @@ async def _wake_children(
     ids = [r.external_id for r in delivered]
     if not ids:
         return
-    children = select(Record.id).where(Record.parent_kind == kind.value, Record.parent_id.in_(ids))
-    waiting = SyncJob.status == JobStatus.waiting.value
-    running = SyncJob.status == JobStatus.running.value
-    # Lock the children's jobs in id order first (another worker may be writing some of
-    # them, in the same order), then update them.
     locked = list(
         await session.scalars(
-            select(SyncJob.id)
-            .where(
-                SyncJob.provider == provider,
-                SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-                SyncJob.record_id.in_(children.scalar_subquery()),
-            )
-            .order_by(SyncJob.id)
-            .with_for_update()
+            CHILD_JOBS, {"provider": provider, "kind": kind.value, "parents": ids}
         )
     )
     if not locked:
         return
+    waiting = SyncJob.status == JobStatus.waiting.value
+    running = SyncJob.status == JobStatus.running.value
     await session.execute(
         update(SyncJob)
         .where(

@@ -14,8 +14,9 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
@@ -29,7 +30,10 @@ from app.sync import breaker, outcomes
 from app.sync.deletes import children_pending
 from app.sync.verdicts import (
     Claimed,
+    ClaimedJob,
+    LinkState,
     Result,
+    Snapshot,
     gone,
     judge,
     log_verdicts,
@@ -39,6 +43,53 @@ from app.sync.verdicts import (
 )
 
 log = logging.getLogger(__name__)
+
+_jobs, _records, _links = (
+    cast(Table, model.__table__) for model in (SyncJob, Record, ProviderLink)
+)
+# The claimed jobs with their records and their links at the job's provider, as plain rows in
+# the order of ClaimedJob, Snapshot and LinkState (a Core statement, compiled once).
+CLAIMED = (
+    select(
+        *(
+            _jobs.c[name]
+            for name in (
+                "id",
+                "provider",
+                "operation",
+                "force",
+                "attempts",
+                "deferrals",
+                "failing_since",
+                "lease_token",
+                "bulk_id",
+            )
+        ),
+        *(
+            _records.c[name]
+            for name in (
+                "id",
+                "kind",
+                "external_id",
+                "data",
+                "content_hash",
+                "parent_kind",
+                "parent_id",
+            )
+        ),
+        _links.c.crm_id,
+        _links.c.status,
+        _links.c.confirmed_hash,
+    )
+    .select_from(
+        _jobs.join(_records, _records.c.id == _jobs.c.record_id).outerjoin(
+            _links,
+            and_(_links.c.record_id == _jobs.c.record_id, _links.c.provider == _jobs.c.provider),
+        )
+    )
+    .where(_jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_jobs.c.id)
+)
 
 
 class Worker(Poller):
@@ -131,13 +182,15 @@ class Worker(Poller):
                 )
             if not ids:
                 return []
-            rows = await session.execute(
-                select(SyncJob, Record)
-                .join(Record, Record.id == SyncJob.record_id)
-                .where(SyncJob.id.in_(ids))
-                .order_by(SyncJob.id)
-            )
-            return [Claimed(job, record) for job, record in rows]
+            rows = await session.execute(CLAIMED, {"ids": ids})
+            return [
+                Claimed(
+                    ClaimedJob(*row[:9]),
+                    Snapshot(*row[9:16]),
+                    LinkState(*row[16:]) if row[17] is not None else None,
+                )
+                for row in rows
+            ]
 
     async def _claim_due(
         self,
@@ -235,14 +288,13 @@ class Worker(Poller):
                 log.exception("delivery of %d %s to %s failed", len(items), kind, provider.name)
 
     async def _deliver(self, provider: Provider, kind: Kind, items: list[Claimed]) -> None:
-        links, parent_ids = await self._lookup(provider.name, items)
+        parent_ids = await self._parents(provider.name, items)
         results: list[Result] = []
         to_send: list[tuple[Claimed, Delivery]] = []
         spec = SPECS[kind]
         now = utcnow()
         for item in items:
-            job, record = item.job, item.record
-            link = links.get(record.id)
+            job, record, link = item.job, item.record, item.link
             if kind not in provider.kinds:
                 results.append(skip(item, f"{provider.name} does not take {kind} records"))
                 continue
@@ -292,7 +344,7 @@ class Worker(Poller):
         """Delete (or erase) a batch: children first (a record whose children's deletes are
         still to come here waits for them); nothing to call for a record this provider never
         got or already deleted; the link records the delete once the provider confirmed it."""
-        links, parent_ids = await self._lookup(provider.name, items)
+        parent_ids = await self._parents(provider.name, items)
         async with self.sessions() as session:
             blocked = await children_pending(
                 session, provider.name, ((i.record.kind, i.record.external_id) for i in items)
@@ -301,8 +353,7 @@ class Worker(Poller):
         to_send: list[tuple[Claimed, Delivery]] = []
         now = utcnow()
         for item in items:
-            job, record = item.job, item.record
-            link = links.get(record.id)
+            job, record, link = item.job, item.record, item.link
             if (record.kind, record.external_id) in blocked:
                 results.append(wait_children(item, provider.name, now, self.settings))
                 continue
@@ -382,38 +433,24 @@ class Worker(Poller):
         )
         log_verdicts(provider.name, written)
 
-    async def _lookup(
-        self, provider: str, items: Sequence[Claimed]
-    ) -> tuple[dict[int, ProviderLink], dict[tuple[str, str], str]]:
-        """This provider's links for the batch, and its CRM ids for the batch's parents."""
-        record_ids = [i.record.id for i in items]
+    async def _parents(self, provider: str, items: Sequence[Claimed]) -> dict[tuple[str, str], str]:
+        """This provider's CRM ids for the batch's parents (no query for a batch without)."""
         parents = {(i.record.parent_kind, i.record.parent_id) for i in items if i.record.parent_id}
+        if not parents:
+            return {}
         async with self.sessions() as session:
-            # By record id alone, so the primary key is the only index that fits: with the
-            # provider in the WHERE, stale statistics during a bulk made PostgreSQL scan every
-            # link of the provider through (provider, status) for each batch.
-            links = {
-                link.record_id: link
-                for link in await session.scalars(
-                    select(ProviderLink).where(ProviderLink.record_id.in_(record_ids))
+            rows = await session.execute(
+                select(Record.kind, Record.external_id, ProviderLink.crm_id)
+                .join(ProviderLink, ProviderLink.record_id == Record.id)
+                .where(
+                    ProviderLink.provider == provider,
+                    ProviderLink.crm_id.is_not(None),
+                    # A deleted parent is no parent: its children wait until it is back.
+                    ProviderLink.status != LinkStatus.deleted.value,
+                    tuple_(Record.kind, Record.external_id).in_(list(parents)),
                 )
-                if link.provider == provider
-            }
-            parent_ids: dict[tuple[str, str], str] = {}
-            if parents:
-                rows = await session.execute(
-                    select(Record.kind, Record.external_id, ProviderLink.crm_id)
-                    .join(ProviderLink, ProviderLink.record_id == Record.id)
-                    .where(
-                        ProviderLink.provider == provider,
-                        ProviderLink.crm_id.is_not(None),
-                        # A deleted parent is no parent: its children wait until it is back.
-                        ProviderLink.status != LinkStatus.deleted.value,
-                        tuple_(Record.kind, Record.external_id).in_(list(parents)),
-                    )
-                )
-                parent_ids = {(k, e): c for k, e, c in rows if c}
-        return links, parent_ids
+            )
+            return {(k, e): c for k, e, c in rows if c}
 
     async def _call(
         self, provider: Provider, kind: Kind, deliveries: list[Delivery], *, remove: bool = False
