@@ -44,6 +44,10 @@ from app.sync.verdicts import (
 
 log = logging.getLogger(__name__)
 
+# Seconds a round of the poll loop goes on claiming while jobs are due (then it lets the loop
+# look at its stop signal); one claim's batches follow the last one's without a gap meanwhile.
+KEEP_CLAIMING = 2.0
+
 _jobs, _records, _links = (
     cast(Table, model.__table__) for model in (SyncJob, Record, ProviderLink)
 )
@@ -137,11 +141,33 @@ class Worker(Poller):
         return int(count or 0)
 
     async def run_once(self) -> int:
-        """One round: reclaim lost leases, claim due jobs, deliver them. Returns jobs handled."""
-        await self._reclaim_expired()
-        claimed = await self._claim()
-        if not claimed:
-            return 0
+        """Rounds of claiming and delivering while jobs are due, for up to KEEP_CLAIMING
+        seconds. The next round is claimed while the last one is still delivered (at most two
+        in flight), so the `concurrency` slots stay full from one round to the next instead of
+        emptying at the end of each. Returns jobs handled, once every round is written."""
+        handled = 0
+        rounds: set[asyncio.Task[None]] = set()
+        until = time.monotonic() + KEEP_CLAIMING
+        try:
+            while True:
+                await self._reclaim_expired()
+                claimed = await self._claim()
+                if not claimed:
+                    break
+                handled += len(claimed)
+                rounds.add(asyncio.create_task(self._deliver_round(claimed)))
+                if time.monotonic() >= until:
+                    break
+                while len(rounds) >= 2:
+                    _, rounds = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if rounds:
+                await asyncio.gather(*rounds)
+        return handled
+
+    async def _deliver_round(self, claimed: list[Claimed]) -> None:
+        """One claim's jobs, in batches per provider, kind and operation, under the slots; the
+        claim's leases are renewed until its last batch is written."""
         batches: dict[tuple[str, Kind, Operation], list[Claimed]] = defaultdict(list)
         for item in claimed:
             key = (item.job.provider, Kind(item.record.kind), Operation(item.job.operation))
@@ -157,7 +183,6 @@ class Worker(Poller):
             await asyncio.gather(*tasks)
         finally:
             heartbeat.cancel()
-        return len(claimed)
 
     # -- claiming and leases --------------------------------------------------------------
 
