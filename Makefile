@@ -40,8 +40,13 @@ test: lint typecheck pytest
 screenshots: setup
 	UI_SCREENSHOTS=docs $(BIN)/pytest -q tests/ui/test_pages.py -k sqlite
 
+# The accept benchmark drives the server with wrk (Debian's package): installed here when missing.
 bench: setup
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null || { echo "installing wrk"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq wrk >/dev/null || \
+	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq wrk >/dev/null; }; }
+	$(BIN)/python -m bench $(BENCH)
 
 # Schemathesis over /openapi.json of a running server, with an ops key and a sync key.
 fuzz: setup

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -151,7 +152,9 @@ def install_outage_answers(app: FastAPI) -> None:
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
         )
 
-    for kind in (SQLAlchemyError, OSError):  # OSError: refused and reset sockets, timeouts
+    # OSError: refused and reset sockets, timeouts; asyncpg's own errors reach here from the
+    # accept path's fast lane, which calls the driver directly (app.sync.accept_new).
+    for kind in (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         app.add_exception_handler(kind, unavailable)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,7 +66,9 @@ def secret_values(settings: BaseModel) -> list[str]:
 
 def guard_engine(engine: AsyncEngine, redactor: Redactor) -> None:
     """Blank secrets in the parameters of every statement the engine runs: one place that every
-    write of this process passes through (JSON values arrive here already serialised)."""
+    write of this process passes through (JSON values arrive here already serialised). A caller
+    that hands a statement to the driver itself scrubs its parameters with `scrub_parameters`."""
+    _REDACTORS[engine.sync_engine] = redactor
     if not redactor:
         return
 
@@ -76,6 +79,15 @@ def guard_engine(engine: AsyncEngine, redactor: Redactor) -> None:
         if many and isinstance(parameters, list):
             return statement, [_params(p, redactor) for p in parameters]
         return statement, _params(parameters, redactor)
+
+
+def scrub_parameters(engine: AsyncEngine, parameters: list[Any]) -> list[Any]:
+    """`parameters` with secrets blanked, as guard_engine does for statements SQLAlchemy runs."""
+    redactor = _REDACTORS.get(engine.sync_engine)
+    return _params(parameters, redactor) if redactor else parameters
+
+
+_REDACTORS: weakref.WeakKeyDictionary[Any, Redactor] = weakref.WeakKeyDictionary()
 
 
 def _params(parameters: Any, redactor: Redactor) -> Any:

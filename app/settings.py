@@ -176,6 +176,11 @@ class UiSettings(_Env):
 class Settings(_Env):
     app_env: AppEnv = AppEnv.development
     database_url: str = "sqlite+aiosqlite:///./crm_sync.db"
+    # PostgreSQL connections each process keeps open (SQLite keeps one: it has one writer).
+    # Past the pool a unit of work waits for a connection; `database_max_overflow` more may be
+    # opened instead, each closed again on return (and paid for again: connect, prepare).
+    database_pool_size: int = Field(20, ge=1, le=500)
+    database_max_overflow: int = Field(0, ge=0, le=500)
     crm_providers: str = "mock"
     crm_enabled: bool = True
     api_keys: SecretStr | None = None

@@ -13,8 +13,10 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import psutil
 
 from bench.common import SYNC_KEY, free_port, fresh_database, pg, say, server
 
@@ -60,12 +62,13 @@ class Round:
     requests: int
     non_2xx: int
     errors: int
+    cpu_ms: float = 0.0  # the server process's CPU per request (user + system)
 
     def line(self, name: str) -> str:
         return (
             f"{name:<30} {self.rps:8,.0f} req/s   p50 {self.p50_ms:6.1f} ms   "
-            f"p99 {self.p99_ms:6.1f} ms   ({self.requests:,} requests, {self.non_2xx} non-2xx, "
-            f"{self.errors} socket errors)"
+            f"p99 {self.p99_ms:6.1f} ms   server CPU {self.cpu_ms:.2f} ms/request   "
+            f"({self.requests:,} requests, {self.non_2xx} non-2xx, {self.errors} socket errors)"
         )
 
 
@@ -94,7 +97,14 @@ def parse(output: str) -> Round:
     )
 
 
-def wrk(port: int, path: str, tag: str, seconds: int, script: Path) -> Round:
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def wrk(port: int, path: str, tag: str, seconds: int, script: Path, pid: int) -> Round:
+    """One wrk round; with the server's own CPU per request, a figure other load on the
+    machine hardly moves."""
     command = [
         "wrk",
         f"-t{THREADS}",
@@ -107,8 +117,11 @@ def wrk(port: int, path: str, tag: str, seconds: int, script: Path) -> Round:
         "--",
         tag,
     ]
+    before = cpu_seconds(pid)
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return parse(done.stdout)
+    spent = cpu_seconds(pid) - before
+    found = parse(done.stdout)
+    return replace(found, cpu_ms=spent * 1000 / max(found.requests, 1))
 
 
 def require_wrk() -> None:
@@ -134,16 +147,17 @@ def main() -> None:
         script = Path(folder) / "owners.lua"
         script.write_text(SCRIPT % {"key": SYNC_KEY})
         with (
-            server("crm-sync", accept_port, WORKER_IN_PROCESS="false"),
-            server("bare", bare_port),
+            server("crm-sync", accept_port, WORKER_IN_PROCESS="false") as accepting,
+            server("bare", bare_port) as bare,
         ):
-            wrk(accept_port, "/api/crm/sync/owner", "warm", 3, script)
-            wrk(bare_port, "/bare", "warm", 3, script)
+            path = "/api/crm/sync/owner"
+            wrk(accept_port, path, "warm", 3, script, accepting.pid)
+            wrk(bare_port, "/bare", "warm", 3, script, bare.pid)
             for r in range(ROUNDS):
                 results["accept"].append(
-                    wrk(accept_port, "/api/crm/sync/owner", f"r{r}", SECONDS, script)
+                    wrk(accept_port, path, f"r{r}", SECONDS, script, accepting.pid)
                 )
-                results["bare"].append(wrk(bare_port, "/bare", f"r{r}", SECONDS, script))
+                results["bare"].append(wrk(bare_port, "/bare", f"r{r}", SECONDS, script, bare.pid))
     jobs = asyncio.run(pg("SELECT count(*) AS n FROM sync_jobs"))[0]["n"]
     say(f"   the accept path queued {jobs:,} jobs in all")
     for r in range(ROUNDS):
@@ -154,6 +168,11 @@ def main() -> None:
     ratios = [a.rps / b.rps for a, b in zip(results["accept"], results["bare"], strict=True)]
     worst_p99 = max(x.p99_ms for x in results["accept"])
     failures = sum(x.non_2xx + x.errors for x in results["accept"])
+    cpu = sum(x.cpu_ms for x in results["accept"]) / sum(x.cpu_ms for x in results["bare"])
+    say(
+        f"-- server CPU per request: accept / bare = {cpu:.2f}x (its inverse, "
+        f"{1 / cpu:.2f}, is the ratio a CPU-bound server reaches on a quiet machine)"
+    )
     say(
         f"-- accept {accept_rps:,.0f} req/s vs bare {bare_rps:,.0f} req/s: ratio "
         f"{accept_rps / bare_rps:.2f} (per round {', '.join(f'{x:.2f}' for x in ratios)}); "

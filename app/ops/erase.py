@@ -30,7 +30,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import AppError, NotFound
+from app.errors import NotFound
 from app.inputs import storable_text
 from app.models import JobStatus, LinkStatus, Operation, ProviderLink, Record, SyncJob
 from app.ops.logs import text_param
@@ -65,10 +65,6 @@ class EraseRequest(BaseModel):
         return self
 
 
-class ErasureUnavailable(AppError):
-    status_code = 503
-
-
 def keyed_hash(key: str, value: str) -> str:
     """HMAC-SHA256 (hex) of a normalised identifier: stable for the same key, useless without."""
     normalised = value.strip().lower().encode()
@@ -84,13 +80,9 @@ async def create_erasure(
     requested_by: str | None = None,
 ) -> Erasure:
     """Find what names the person, mark and queue it (step 1); the run's row, leased to
-    `runner`. Raises ErasureUnavailable (503) without ERASURE_HASH_KEY."""
-    if settings.erasure_hash_key is None:
-        raise ErasureUnavailable(
-            "erasure needs ERASURE_HASH_KEY (the key of the audit row's email hash); set it and "
-            "restart"
-        )
-    key = settings.erasure_hash_key.get_secret_value()
+    `runner`. Without ERASURE_HASH_KEY the run still erases; its audit row keeps no hashes
+    (nothing to look the person up by later), since an unkeyed hash of an email is reversible."""
+    key = settings.erasure_hash_key.get_secret_value() if settings.erasure_hash_key else None
     email = str(request.email).strip().lower() if request.email else None
     owner_match = [Record.data["email"].as_string() == email] if email else []
     if request.userId:
@@ -131,8 +123,8 @@ async def create_erasure(
     erasure = Erasure(
         id=f"erase_{now:%Y%m%d%H%M%S}_{secrets.token_hex(4)}",
         status=ErasureStatus.deleting.value,
-        email_hash=keyed_hash(key, email or next(iter(sorted(emails)), "")) if emails else None,
-        user_id_hash=keyed_hash(key, request.userId) if request.userId else None,
+        email_hash=keyed_hash(key, email or min(emails)) if key and emails else None,
+        user_id_hash=keyed_hash(key, request.userId) if key and request.userId else None,
         subject={
             "emails": sorted(emails),
             "names": sorted({n for n in names if n}),

@@ -76,8 +76,8 @@ async def erase(
     membership, notes and activities; the guest of enquiries and bookings, whose other fields
     are kept), with HubSpot's GDPR delete for contacts; then scrubs the person from every store
     kept here and leaves an audit row without personal data. Waits up to BULK_WAIT_SECONDS and
-    answers the counts per store (200), or 202 with statusUrl while it runs. 503 until
-    ERASURE_HASH_KEY is set."""
+    answers the counts per store (200), or 202 with statusUrl while it runs. The audit
+    row's emailHash is null unless ERASURE_HASH_KEY is set."""
     erasure = await erasures.start(
         services.settings, body, requested_by=getattr(request.state, "api_key", None)
     )

@@ -15,6 +15,7 @@ from app.errors import NotFound
 from app.records import SPECS, Kind
 from app.runtime import Services
 from app.sync.accept import Rejection, accept, accept_one, load_record, validate
+from app.sync.accept_new import accept_new
 from app.sync.deletes import mark_deleted
 from app.sync.schemas import (
     BatchAnswer,
@@ -26,7 +27,7 @@ from app.sync.schemas import (
     answer_model,
     delete_model,
 )
-from app.sync.status import ProviderState, describe, record_states, status_url
+from app.sync.status import ProviderState, describe, queued_state, record_states, status_url
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,17 @@ async def sync_record(
     for every provider's outcome unless `respond_async`."""
     settings = services.settings
     label = SPECS[kind].label
-    async with transaction(services.sessions) as session:
-        stored, queued = await accept_one(
-            session, kind, fields, settings.providers, settings.phone_default_region
-        )
-        states = await record_states(session, stored.id, stored.content_hash, settings.providers)
+    region = settings.phone_default_region
+    first = await accept_new(services.engine, kind, fields, settings.providers, region)
+    if first is not None:  # a record never seen: one statement, and nothing to read back
+        stored, queued = first
+        states = [queued_state(p) for p in settings.providers]
+    else:
+        async with transaction(services.sessions) as session:
+            stored, queued = await accept_one(session, kind, fields, settings.providers, region)
+            states = await record_states(
+                session, stored.id, stored.content_hash, settings.providers
+            )
     if kind in (Kind.owner, Kind.membership):
         services.wake_inbox()  # Stripe events waiting for this owner may be due now
     external_id = stored.external_id

@@ -29,6 +29,11 @@ class ProviderState:
     settled: bool  # no job in flight
 
 
+def queued_state(provider: str) -> ProviderState:
+    """A record's state at a provider right after its first accept: queued, nothing known."""
+    return ProviderState(provider, "pending", None, None, None, None, settled=False)
+
+
 def provider_state(
     provider: str, content_hash: str, link: ProviderLink | None, job: SyncJob | None
 ) -> ProviderState:

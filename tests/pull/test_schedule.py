@@ -17,6 +17,7 @@ from app.providers.registry import ProviderContext, build_providers
 from app.pull.models import Lead, PullRun
 from app.pull.service import PullScheduler, period_of
 from tests.e2e.conftest import HUBSPOT_TOKEN
+from tests.eventually import eventually
 from tests.pull.conftest import pull_settings
 
 CRM_SYNC = Path(sys.executable).parent / "crm-sync"
@@ -98,19 +99,19 @@ async def test_two_worker_processes_pull_once_per_period(db_url, fake, sessions,
         for log in logs
     ]
     try:
-        async with asyncio.timeout(30):
-            while True:
-                async with sessions() as session:
-                    done = list(
-                        await session.scalars(
-                            select(PullRun).where(
-                                PullRun.trigger == "schedule", PullRun.status == "done"
-                            )
+
+        async def two_scheduled_pulls_done() -> None:
+            async with sessions() as session:
+                done = list(
+                    await session.scalars(
+                        select(PullRun).where(
+                            PullRun.trigger == "schedule", PullRun.status == "done"
                         )
                     )
-                if len(done) >= 2:
-                    break
-                await asyncio.sleep(0.05)
+                )
+            assert len(done) >= 2
+
+        await eventually(two_scheduled_pulls_done, seconds=30, every=0.05)
     finally:
         for worker in workers:
             worker.terminate()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from app.providers.mock import Faults, MockProvider
 from app.providers.registry import FACTORIES
 from app.records import Kind
 from tests.conftest import make_settings
+from tests.eventually import eventually
 from tests.ops.helpers import owners, properties, seed
 
 # -- batch --------------------------------------------------------------------------------------
@@ -49,13 +49,7 @@ async def test_a_batch_accepts_each_good_record_and_names_each_bad_ones_field(
     assert set(stored) == {"u1", "u4"}
     assert stored["u1"]["email"] == "ann@example.com"
     assert stored["u1"]["phone"] == "+447700900123"
-    for user_id in ("u1", "u4"):
-        for _ in range(200):
-            status = await client.get("/api/crm/sync/owner", params={"userId": user_id})
-            if status.json()["syncStatus"] == "synced":
-                break
-            await asyncio.sleep(0.01)
-        assert status.json()["syncStatus"] == "synced"
+    await _settled(client, ["u1", "u4"])
 
 
 async def test_a_batch_merges_with_stored_snapshots_and_skips_unchanged(client, mock) -> None:
@@ -80,12 +74,12 @@ async def test_a_batch_of_properties_waits_for_owners_in_the_same_flow(client) -
     response = await client.post("/api/crm/sync/property/batch", json=properties(3))
     assert response.json()["accepted"] == 3
     for pid in ("p1", "p2", "p3"):
-        for _ in range(300):
+
+        async def synced(pid: str = pid) -> None:
             status = await client.get("/api/crm/sync/property", params={"propertyId": pid})
-            if status.json()["syncStatus"] == "synced":
-                break
-            await asyncio.sleep(0.01)
-        assert status.json()["syncStatus"] == "synced"
+            assert status.json()["syncStatus"] == "synced", status.text
+
+        await eventually(synced)
 
 
 @pytest.mark.parametrize(
@@ -233,12 +227,13 @@ async def test_bulk_answers_202_then_the_status_url_shows_progress_and_results(
     body = started.json()
     assert body["success"] is True
     assert body["statusUrl"] == f"/api/crm/sync/bulk/{body['bulkId']}"
-    for _ in range(300):
-        view = (await ops.get(body["statusUrl"])).json()
-        if view["status"] == "completed":
-            break
-        await asyncio.sleep(0.01)
-    assert view["status"] == "completed"
+
+    async def completed() -> dict[str, Any]:
+        view: dict[str, Any] = (await ops.get(body["statusUrl"])).json()
+        assert view["status"] == "completed", view
+        return view
+
+    view = await eventually(completed)
     assert view["message"] == "Bulk sync completed"
     assert view["progress"] == {"queueing": False, "total": 3, "done": 3, "pending": 0}
     assert view["results"]["owners"]["created"] == 3
@@ -315,12 +310,12 @@ def _core(row: dict[str, Any]) -> dict[str, int]:
 
 async def _settled(client: Any, user_ids: list[str]) -> None:
     for user_id in user_ids:
-        for _ in range(300):
+
+        async def synced(user_id: str = user_id) -> None:
             status = await client.get("/api/crm/sync/owner", params={"userId": user_id})
-            if status.json()["syncStatus"] == "synced":
-                break
-            await asyncio.sleep(0.01)
-        assert status.json()["syncStatus"] == "synced", status.text
+            assert status.json()["syncStatus"] == "synced", status.text
+
+        await eventually(synced)
 
 
 async def test_bulk_takes_the_body_curl_sends_without_a_content_type(ops, services) -> None:

@@ -42,7 +42,7 @@ async def test_failing_calls_open_the_breaker_hold_the_jobs_and_a_probe_closes_i
         assert status["breaker"]["state"] in ("open", "half_open"), status
         return dict(status)
 
-    status = await held()
+    status = await eventually(held)
     assert status["breaker"]["failures"] >= 5
     assert "503" in status["breaker"]["lastError"]
     metrics = (await ops.get("/metrics")).text
