@@ -148,9 +148,17 @@ def _secret_key(key: str) -> bool:
 
 
 def redact(payload: Any) -> Any:
-    """Blank out anything keyed like a secret, before a payload reaches the sync log."""
+    """Blank out anything keyed like a secret, before a payload reaches the sync log. Returns a
+    copy of the dicts and lists (scalars as they are, without a call each)."""
     if isinstance(payload, dict):
-        return {k: ("[redacted]" if _secret_key(str(k)) else redact(v)) for k, v in payload.items()}
+        return {
+            k: (
+                "[redacted]"
+                if _secret_key(k if type(k) is str else str(k))
+                else (redact(v) if isinstance(v, dict | list) else v)
+            )
+            for k, v in payload.items()
+        }
     if isinstance(payload, list):
-        return [redact(v) for v in payload]
+        return [redact(v) if isinstance(v, dict | list) else v for v in payload]
     return payload

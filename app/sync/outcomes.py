@@ -6,7 +6,7 @@ overwritten by the newest content."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     TableValuedAlias,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     column,
@@ -55,35 +57,54 @@ LOGS = cast(Table, SyncLog.__table__)
 RECORDS = cast(Table, Record.__table__)
 LINKS = cast(Table, ProviderLink.__table__)
 
+
+def among(column: ColumnElement[Any], name: str, postgres: bool) -> ColumnElement[bool]:
+    """`column` is one of the list bound as `name`: `= ANY(array)` on PostgreSQL, one
+    parameter whatever the list's length (an expanding IN renders a parameter per value at
+    every execution: a thousand for a claim); an expanding IN on SQLite, which has no arrays."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def by_dialect(build: Callable[[bool], Any]) -> dict[str, Any]:
+    """A statement built once per dialect (`build(postgres)`), by dialect name."""
+    return {"postgresql": build(True), "sqlite": build(False)}
+
+
 # The jobs of a batch still leased to us (binds: ids, token), locked in id order. Core
 # statements built once: every batch runs them.
-FENCE = (
-    select(JOBS.c.id)
-    .where(
-        JOBS.c.id.in_(bindparam("ids", expanding=True)),
-        JOBS.c.lease_token == bindparam("token"),
-        JOBS.c.status == JobStatus.running.value,
+FENCE = by_dialect(
+    lambda pg: (
+        select(JOBS.c.id)
+        .where(
+            among(JOBS.c.id, "ids", pg),
+            JOBS.c.lease_token == bindparam("token"),
+            JOBS.c.status == JobStatus.running.value,
+        )
+        .order_by(JOBS.c.id)
+        .with_for_update()
     )
-    .order_by(JOBS.c.id)
-    .with_for_update()
 )
 # The jobs at a provider of the children of just-delivered records that wait for them or are
 # being judged (binds: provider, kind, parents), locked in id order first (another worker may
 # be writing some of them, in the same order).
-CHILD_JOBS = (
-    select(JOBS.c.id)
-    .where(
-        JOBS.c.provider == bindparam("provider"),
-        JOBS.c.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-        JOBS.c.record_id.in_(
-            select(RECORDS.c.id).where(
-                RECORDS.c.parent_kind == bindparam("kind"),
-                RECORDS.c.parent_id.in_(bindparam("parents", expanding=True)),
-            )
-        ),
+CHILD_JOBS = by_dialect(
+    lambda pg: (
+        select(JOBS.c.id)
+        .where(
+            JOBS.c.provider == bindparam("provider"),
+            JOBS.c.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+            JOBS.c.record_id.in_(
+                select(RECORDS.c.id).where(
+                    RECORDS.c.parent_kind == bindparam("kind"),
+                    among(RECORDS.c.parent_id, "parents", pg),
+                )
+            ),
+        )
+        .order_by(JOBS.c.id)
+        .with_for_update()
     )
-    .order_by(JOBS.c.id)
-    .with_for_update()
 )
 
 
@@ -128,7 +149,8 @@ async def _fence(session: AsyncSession, results: Sequence[Result]) -> set[int]:
     until this transaction ends, so nobody reclaims them between the check and the writes."""
     token = results[0].claimed.job.lease_token
     ids = sorted(r.claimed.job.id for r in results)
-    return set(await session.scalars(FENCE, {"ids": ids, "token": token}))
+    fence = FENCE[session.get_bind().dialect.name]
+    return set(await session.scalars(fence, {"ids": ids, "token": token}))
 
 
 async def _send_again(session: AsyncSession, job_ids: list[int], now: datetime) -> None:
@@ -458,7 +480,8 @@ async def _wake_children(
         return
     locked = list(
         await session.scalars(
-            CHILD_JOBS, {"provider": provider, "kind": kind.value, "parents": ids}
+            CHILD_JOBS[session.get_bind().dialect.name],
+            {"provider": provider, "kind": kind.value, "parents": ids},
         )
     )
     if not locked:

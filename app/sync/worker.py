@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Table, and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
@@ -28,6 +28,7 @@ from app.runtime import LogThrottle, Notifier, Poller
 from app.settings import DeliverySettings
 from app.sync import breaker, outcomes
 from app.sync.deletes import children_pending
+from app.sync.outcomes import among, by_dialect
 from app.sync.verdicts import (
     Claimed,
     ClaimedJob,
@@ -53,46 +54,50 @@ _jobs, _records, _links = (
 )
 # The claimed jobs with their records and their links at the job's provider, as plain rows in
 # the order of ClaimedJob, Snapshot and LinkState (a Core statement, compiled once).
-CLAIMED = (
-    select(
-        *(
-            _jobs.c[name]
-            for name in (
-                "id",
-                "provider",
-                "operation",
-                "force",
-                "attempts",
-                "deferrals",
-                "failing_since",
-                "lease_token",
-                "bulk_id",
-            )
-        ),
-        *(
-            _records.c[name]
-            for name in (
-                "id",
-                "kind",
-                "external_id",
-                "data",
-                "content_hash",
-                "parent_kind",
-                "parent_id",
-            )
-        ),
-        _links.c.crm_id,
-        _links.c.status,
-        _links.c.confirmed_hash,
-    )
-    .select_from(
-        _jobs.join(_records, _records.c.id == _jobs.c.record_id).outerjoin(
-            _links,
-            and_(_links.c.record_id == _jobs.c.record_id, _links.c.provider == _jobs.c.provider),
+CLAIMED = by_dialect(
+    lambda pg: (
+        select(
+            *(
+                _jobs.c[name]
+                for name in (
+                    "id",
+                    "provider",
+                    "operation",
+                    "force",
+                    "attempts",
+                    "deferrals",
+                    "failing_since",
+                    "lease_token",
+                    "bulk_id",
+                )
+            ),
+            *(
+                _records.c[name]
+                for name in (
+                    "id",
+                    "kind",
+                    "external_id",
+                    "data",
+                    "content_hash",
+                    "parent_kind",
+                    "parent_id",
+                )
+            ),
+            _links.c.crm_id,
+            _links.c.status,
+            _links.c.confirmed_hash,
         )
+        .select_from(
+            _jobs.join(_records, _records.c.id == _jobs.c.record_id).outerjoin(
+                _links,
+                and_(
+                    _links.c.record_id == _jobs.c.record_id, _links.c.provider == _jobs.c.provider
+                ),
+            )
+        )
+        .where(among(_jobs.c.id, "ids", pg))
+        .order_by(_jobs.c.id)
     )
-    .where(_jobs.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_jobs.c.id)
 )
 
 
@@ -207,7 +212,7 @@ class Worker(Poller):
                 )
             if not ids:
                 return []
-            rows = await session.execute(CLAIMED, {"ids": ids})
+            rows = await session.execute(CLAIMED[session.get_bind().dialect.name], {"ids": ids})
             return [
                 Claimed(
                     ClaimedJob(*row[:9]),
