@@ -127,10 +127,12 @@ class Worker(Poller):
         self._slots = asyncio.Semaphore(concurrency)
         self._next_reclaim = 0.0
         self._quiet_renewals = LogThrottle(60.0)
+        self._stop: asyncio.Event | None = None  # run()'s: no new claim once it is set
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> None:
         """Deliver until `stop` is set; with `drain`, return once nothing is queued or running."""
         log.info("worker %s delivering to %s", self.name, ", ".join(self.providers))
+        self._stop = stop
         await super().run(stop, drain=drain)
 
     async def pending(self) -> int:
@@ -161,13 +163,19 @@ class Worker(Poller):
                     break
                 handled += len(claimed)
                 rounds.add(asyncio.create_task(self._deliver_round(claimed)))
-                if time.monotonic() >= until:
+                if time.monotonic() >= until or (self._stop and self._stop.is_set()):
                     break
                 while len(rounds) >= 2:
                     _, rounds = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            for task in rounds:  # as before: a cancelled round leaves its jobs to their lease
+                task.cancel()
+            raise
         finally:
-            if rounds:
-                await asyncio.gather(*rounds)
+            # A claim that failed still lets the rounds in flight write their outcomes.
+            for failed in await asyncio.gather(*rounds, return_exceptions=True):
+                if isinstance(failed, Exception):
+                    log.error("a delivery round failed", exc_info=failed)
         return handled
 
     async def _deliver_round(self, claimed: list[Claimed]) -> None:
