@@ -106,17 +106,50 @@ class BodyLimit:
         await self.app(scope, receive_within_limit, send)
 
 
+class UncodedBodiesOnly:
+    """A request with a Content-Encoding other than `identity` (gzip, br, ...) is answered 415
+    naming the header, with `Accept-Encoding: identity`, before a byte of it is read: bodies are
+    read as sent, so a compressed one would fail as "not UTF-8", and a plain one labelled gzip
+    would be taken despite its label. RFC 9110 section 15.5.16:
+    https://www.rfc-editor.org/rfc/rfc9110#section-15.5.16"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            codings = [
+                coding.strip().lower()
+                for name, value in scope["headers"]
+                if name == b"content-encoding"
+                for coding in value.decode("latin-1").split(",")
+            ]
+            # The coding is not echoed: a header's text is the caller's, never ours to repeat.
+            if any(c not in ("", "identity") for c in codings):
+                message = "Content-Encoding: only identity is taken; send the body uncompressed"
+                answer = ErrorResponse(
+                    error_body(message, field="Content-Encoding"),
+                    415,
+                    headers={"Accept-Encoding": "identity"},
+                )
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette's own 405 names only the first
-    route's): GET, HEAD, POST for a path with a GET route and a POST route."""
+    route's): GET, HEAD, POST for a path with a GET route and a POST route. HEAD is served
+    wherever GET is (app.routers.head)."""
     return [
         method
         for method in HTTP_METHODS
         if any(
-            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            route.matches({**request.scope, "method": "GET" if method == "HEAD" else method})[0]
+            is Match.FULL
             for route in request.app.router.routes
         )
     ]

@@ -19,9 +19,33 @@ MAX_INT32 = 2**31 - 1  # INTEGER columns (bedrooms, guests, counts in the intern
 NUL = "text must not contain NUL characters"
 SURROGATE = "text must be valid Unicode (a lone surrogate such as \\ud800 is not)"
 NOT_FINITE = "numbers must be finite"
+DUPLICATE = "field appears more than once in its object (which one counts would be a guess)"
 
 
 NOT_JSON = "not valid JSON"
+
+
+class _Repeated(dict[str, Any]):
+    """A JSON object in which some name appears more than once (RFC 8259 section 4: names
+    SHOULD be unique, and parsers disagree on which value wins). It holds the last value of
+    each, as json.loads would, and `repeated` names the duplicates, for `problem()` to refuse
+    with the field's full path. https://www.rfc-editor.org/rfc/rfc8259#section-4"""
+
+    repeated: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    repeated = _Repeated(found)
+    repeated.repeated = []
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            repeated.repeated.append(key)
+        seen.add(key)
+    return repeated
 
 
 class UnreadableJson(AppError):
@@ -37,14 +61,15 @@ class UnreadableJson(AppError):
 
 def loads(raw: bytes | str, *, field: str = "body") -> Any:
     """The JSON value of `raw`: UTF-8 only, nesting no deeper than the parser can read. Raises
-    UnreadableJson (400). NaN, Infinity and 1e400 (read as inf) are let through to be refused
-    by `problem()`, which names their field, like any other value no store can hold."""
+    UnreadableJson (400). NaN, Infinity and 1e400 (read as inf), and an object naming a field
+    twice, are let through to be refused by `problem()`, which names their field, like any
+    other value no store can hold."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise UnreadableJson(field, "not UTF-8 text") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_object)
     except RecursionError:
         raise UnreadableJson(
             field, f"nested too deep to read (at most {MAX_DEPTH} levels are taken)"
@@ -76,8 +101,8 @@ def problem(value: Any, *, path: str = "", max_depth: int = MAX_DEPTH) -> tuple[
 
     The path is written as validation errors name fields: `customFields.note`, `[3].email`, or
     `path` itself (default: empty, read as `body`). Checks text (NUL, lone surrogates, in keys
-    too), numbers (finite) and nesting (at most `max_depth` levels below `value`). Iterative,
-    so no input can exhaust the stack."""
+    too), numbers (finite), nesting (at most `max_depth` levels below `value`) and names given
+    twice in one object (as read by `loads()`). Iterative, so no input can exhaust the stack."""
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
         item, where, depth = stack.pop()
@@ -97,6 +122,8 @@ def problem(value: Any, *, path: str = "", max_depth: int = MAX_DEPTH) -> tuple[
                     shown = key.encode("utf-8", "backslashreplace").decode().replace("\x00", "")
                     return _join(where, shown) or "body", f"field name: {reason}"
                 children.append((child, _join(where, key), depth + 1))
+            if isinstance(item, _Repeated):
+                return _join(where, item.repeated[0]), DUPLICATE
             stack.extend(reversed(children))  # report the first offender in document order
     return None
 

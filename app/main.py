@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import engine_for, make_sessionmaker
-from app.errors import BodyLimit, ErrorResponse, error_body, install_handlers
+from app.errors import (
+    BodyLimit,
+    ErrorResponse,
+    UncodedBodiesOnly,
+    error_body,
+    install_handlers,
+)
 from app.logs import RequestIdMiddleware, setup_logging
 from app.ops.bulk import BulkRunner, BulkRuns
 from app.ops.erase_runs import ErasureRunner, Erasures
@@ -37,6 +43,7 @@ from app.routers import (
     sync,
     webhooks,
 )
+from app.routers.head import HeadAsGet
 from app.runtime import LogThrottle, Poller, Services, is_outage
 from app.settings import Settings
 from app.sync.heartbeat import Heartbeat
@@ -189,7 +196,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app, Redactor(secret_values(settings)))
     install_outage_answers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, limit=int(settings.max_body_size))
+    app.add_middleware(UncodedBodiesOnly)
     app.add_middleware(RequestIdMiddleware)
     for module in (
         health,

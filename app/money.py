@@ -27,6 +27,16 @@ DEFAULT_EXPONENT = 2  # Stripe: "unless noted otherwise, currencies are two-deci
 SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}  # shown before the amount; others after it
 
 
+def known_currency(code: str) -> str:
+    """`code` if ISO 4217 lists it (any case; https://www.iso.org/iso-4217-currency-codes.html,
+    as the `iso4217` package publishes it). Raises ValueError naming the code otherwise."""
+    try:
+        Currency(code.strip().upper())
+    except ValueError:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None
+    return code
+
+
 def exponent(currency: str | None) -> int:
     """Decimals in `currency`'s minor unit as Stripe counts them (0, 2 or 3 for the currencies
     Stripe supports); a code ISO 4217 does not know, or that has no minor unit, counts as

@@ -18,10 +18,13 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from app.inputs import MAX_INT32, problem
+from app.money import known_currency
 
 
 class Kind(StrEnum):
@@ -49,7 +52,11 @@ RecordId = Annotated[
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 # An ISO 4217 code, lower-case as Stripe writes it; amounts beside it are in its major unit.
-CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3, to_lower=True)]
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3, to_lower=True),
+    AfterValidator(known_currency),
+]
 # Text the internal CRM keeps in a VARCHAR(n) column (providers/internal/models.py): longer is
 # refused at accept, not failed at delivery.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
@@ -177,6 +184,17 @@ class Booking(_Record):
     currency: CurrencyCode | None = None
     status: Code | None = None
     paymentStatus: Code | None = None
+
+    @field_validator("checkOut")
+    @classmethod
+    def _not_before_check_in(cls, value: date | None, info: ValidationInfo) -> date | None:
+        # A stay that ends before it starts is a typo or swapped fields: refused at accept, not
+        # stored as a negative stay in every CRM. The same day is taken (a day use). Checked
+        # within one body: a body with only checkOut is merged onto the stored checkIn later.
+        check_in = info.data.get("checkIn")
+        if value is not None and check_in is not None and value < check_in:
+            raise ValueError(f"{value.isoformat()} is before checkIn ({check_in.isoformat()})")
+        return value
 
 
 MembershipStatus = Literal[

@@ -8,8 +8,10 @@ from pydantic import ValidationError
 
 from app.records import (
     SPECS,
+    Booking,
     FieldError,
     Kind,
+    Membership,
     Owner,
     Property,
     content_hash,
@@ -96,3 +98,15 @@ def test_names_split_at_the_first_space_unless_first_and_last_are_given() -> Non
     assert split_name({"name": "X", "firstName": "Ann", "lastName": "Lee"}) == ("Ann", "Lee")
     assert split_name({"guestName": "Gus Guest"}, "guestName") == ("Gus", "Guest")
     assert split_name({}) == (None, None)
+
+
+@pytest.mark.parametrize("code", ["ZZZ", "XYZ", "£££"])
+def test_a_currency_iso_4217_does_not_list_is_refused_naming_the_field(code: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Membership.model_validate({"membershipId": "m1", "userId": "u1", "currency": code})
+    assert refused.value.errors()[0]["loc"] == ("currency",)
+    assert "ISO 4217" in refused.value.errors()[0]["msg"]
+
+
+def test_a_listed_currency_is_kept_lower_case_as_stripe_writes_it() -> None:
+    assert Booking.model_validate({"bookingId": "b1", "currency": "JPY"}).currency == "jpy"

@@ -12,12 +12,14 @@ import typer
 from app.cli import ops as ops_cli
 from app.cli.common import Typer, load_settings
 from app.cli.erase import erase as erase_command
+from app.cli.hubspot import hubspot_cli
 from app.cli.webhooks import events_cli, stripe_cli
 from app.times import iso
 
 cli = Typer(help="crm-sync: keeps CRMs in step with the website.", no_args_is_help=True)
 cli.add_typer(events_cli, name="events", no_args_is_help=True)
 cli.add_typer(stripe_cli, name="stripe", no_args_is_help=True)
+cli.add_typer(hubspot_cli, name="hubspot", no_args_is_help=True)
 log = logging.getLogger("app.cli")
 
 
@@ -163,14 +165,23 @@ def fake_hubspot(
     token: str | None = typer.Option(
         None, envvar="FAKE_HUBSPOT_TOKEN", help="the only token accepted (default: any)"
     ),
+    bare: bool = typer.Option(
+        False,
+        "--bare",
+        help="start with HubSpot's own properties only (run `crm-sync hubspot setup` against "
+        "it); default: crm-sync's custom properties exist already",
+    ),
 ) -> None:
-    """A local fake HubSpot (CRM v3 objects, v4 associations, rate limit, faults at /_fake)."""
+    """A local fake HubSpot, as strict as HubSpot (property definitions, types, options, dates
+    at midnight UTC, deleted and merged objects): CRM v3 objects and properties, v4
+    associations, rate limit, faults at /_fake."""
     import uvicorn
 
     from app.fakes.hubspot import create_app
 
     typer.echo(f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s)")
-    uvicorn.run(create_app(rate_limit, token), host=host, port=port, log_level="warning")
+    app = create_app(rate_limit, token, seeded=not bare)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @cli.command("fake-treadsoft")

@@ -1,9 +1,9 @@
 """A fake HubSpot for developers, end-to-end tests and the bench: the CRM v3 object and v4
-association endpoints crm-sync calls, bodies checked against HubSpot's OpenAPI files
-(specs/hubspot), HubSpot's rolling 10-s limit with its 429 body and headers, an in-memory store,
-and faults on demand (`/_fake/faults`). For the pull: contacts searched (with HubSpot's
-10,000-result cap), seeded and edited (`/_fake/contacts`), signed webhooks sent (`/_fake/webhooks`).
-`crm-sync fake-hubspot --port P --rate-limit N`."""
+association endpoints crm-sync calls, bodies checked against our models of HubSpot's request
+bodies (app/providers/hubspot/spec.py), HubSpot's rolling 10-s limit with its 429 body and
+headers, an in-memory store, and faults on demand (`/_fake/faults`). For the pull: contacts
+searched (with HubSpot's 10,000-result cap), seeded and edited (`/_fake/contacts`), signed
+webhooks sent (`/_fake/webhooks`). `crm-sync fake-hubspot --port P --rate-limit N`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 
 from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp
 from app.fakes.hubspot_deletes import add_delete_routes
+from app.fakes.hubspot_properties import PropertyRegistry, add_property_routes, refusal
 from app.providers.hubspot import spec as hubspot_spec
 
 # Object types by every name HubSpot accepts for them in a path.
@@ -112,6 +113,8 @@ class Store:
     )
     gdpr_deleted: list[dict[str, str]] = field(default_factory=list)
     blocklist: set[str] = field(default_factory=set)
+    # (object type, merged-away id) -> the surviving id: reads follow it, writes do not.
+    merged: dict[tuple[str, str], str] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     version: int = 0  # bumped on every write, so searches can keep a sorted copy until then
     _sorted: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = field(default_factory=dict)
@@ -140,6 +143,14 @@ class Store:
             found = self.unique[(otype, id_property)].get(value.lower())
             return self.objects[otype].get(found) if found else None
         return self.objects[otype].get(value)
+
+    def read(self, otype: str, id_property: str | None, value: str) -> dict[str, Any] | None:
+        """find(), and a merged-away id reads as the object it was merged into."""
+        found = self.find(otype, id_property, value)
+        if found is None and (not id_property or id_property == "hs_object_id"):
+            survivor = self.merged.get((otype, value))
+            return self.objects[otype].get(survivor) if survivor else None
+        return found
 
     def put(
         self,
@@ -196,14 +207,83 @@ def _invalid_emails(otype: str, properties: dict[str, str]) -> str | None:
 
 
 class FakeHubSpot:
-    def __init__(self, rate_limit: int = 100, token: str | None = None) -> None:
+    def __init__(
+        self, rate_limit: int = 100, token: str | None = None, *, seeded: bool = True
+    ) -> None:
+        """`seeded`: crm-sync's custom properties exist from the start (as if `crm-sync hubspot
+        setup` had run); False: only HubSpot's own, so setup has everything to create."""
         self.rate_limit = rate_limit
         self.token = token
+        self.seeded = seeded
         self.state = FakeState()
-        self.store = Store()
-        self.store.index("contacts", "email")
         self.rate_limited = 0
         self.searches = 0
+        self.registry = PropertyRegistry(seeded=seeded)
+        self.store = self.new_store()
+
+    def new_store(self) -> Store:
+        """An empty store whose unique properties (email, and those defined unique) are indexed."""
+        store = Store()
+        store.index("contacts", "email")
+        for otype in list(self.registry.properties):
+            for name in self.registry.unique(otype):
+                store.index(otype, name)
+        return store
+
+    # -- strictness: property values, deleted and merged objects ------------------------------
+
+    def refused_values(self, otype: str, inputs: list[dict[str, Any]]) -> JSONResponse | None:
+        """HubSpot refuses a whole write whose inputs carry a property value it does not accept
+        (unknown property, type, option, date not at midnight, length): 400 VALIDATION_ERROR
+        naming the property and value, not the input."""
+        for item in inputs:
+            values = dict(item.get("properties") or {})
+            prop = item.get("idProperty")
+            if prop and prop != "hs_object_id":
+                values.setdefault(prop, item.get("id"))
+            problems = self.registry.problems(otype, values)
+            if problems:
+                return refusal(problems)
+        return None
+
+    def not_unique(self, otype: str, prop: str | None) -> JSONResponse | None:
+        """An upsert or read by an `idProperty` that is not a unique property is refused."""
+        if not prop or prop == "hs_object_id" or (otype == "contacts" and prop == "email"):
+            return None
+        if prop in self.registry.unique(otype):
+            return None
+        return _error(
+            400,
+            "VALIDATION_ERROR",
+            f"Unable to perform update/upsert by non-unique {otype} property {prop}",
+        )
+
+    def merge(self, otype: str, primary: str, merged: str) -> dict[str, Any]:
+        """Merge object `merged` into `primary` as HubSpot does: the primary survives (its
+        values kept, blanks filled from the merged one), the merged id reads as the primary
+        from then on, writes to it answer OBJECT_NOT_FOUND, its unique values and
+        associations move to the primary."""
+        store = self.store
+        keep, gone = store.objects[otype][primary], store.objects[otype].pop(merged)
+        store.version += 1
+        for name, value in gone["properties"].items():
+            if value not in (None, "") and keep["properties"].get(name) in (None, ""):
+                keep["properties"][name] = value
+        for (t, _prop), index in store.unique.items():
+            if t == otype:
+                for value in [v for v, i in index.items() if i == merged]:
+                    index[value] = primary
+        store.merged[(otype, merged)] = primary
+        for (t, old), new in list(store.merged.items()):
+            if t == otype and new == merged:
+                store.merged[(t, old)] = primary
+        moved = set()
+        for a, f, b, t, type_id in store.associations:
+            f = primary if (a, f) == (otype, merged) else f
+            t = primary if (b, t) == (otype, merged) else t
+            moved.add((a, f, b, t, type_id))
+        store.associations = moved
+        return store.view(keep)
 
     # -- contacts as sales staff would edit them (tests, demos, the bench) --------------------
 
@@ -345,6 +425,11 @@ class FakeHubSpot:
             ids = [str(i["id"]).lower() for i in body["inputs"]]
             if len(set(ids)) != len(ids):
                 return _error(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input.")
+            for item in body["inputs"]:
+                if refused := fake.not_unique(otype, item.get("idProperty")):
+                    return refused
+            if refused := fake.refused_values(otype, body["inputs"]):
+                return refused
             results, errors = [], []
             for item in body["inputs"]:
                 trace = item.get("objectWriteTraceId")
@@ -372,11 +457,22 @@ class FakeHubSpot:
             otype = otype_of(object_type)
             if otype is None:
                 return not_found(object_type)
+            if refused := fake.refused_values(otype, body["inputs"]):
+                return refused
             results, errors = [], []
             for item in body["inputs"]:
                 trace = item.get("objectWriteTraceId")
                 props = dict(item["properties"])
                 context = {"objectWriteTraceId": [trace]} if trace else {}
+                if missing := _missing_targets(fake.store, item.get("associations") or []):
+                    errors.append(
+                        _batch_error(
+                            "OBJECT_NOT_FOUND",
+                            f"Could not associate: no object with id {missing[0]}",
+                            context,
+                        )
+                    )
+                    continue
                 invalid = _invalid_emails(otype, props)
                 if invalid:
                     errors.append(_batch_error("VALIDATION_ERROR", invalid, context))
@@ -412,6 +508,8 @@ class FakeHubSpot:
             otype = otype_of(object_type)
             if otype is None:
                 return not_found(object_type)
+            if refused := fake.refused_values(otype, body["inputs"]):
+                return refused
             results, errors = [], []
             for item in body["inputs"]:
                 trace = item.get("objectWriteTraceId")
@@ -438,9 +536,11 @@ class FakeHubSpot:
             otype = otype_of(object_type)
             if otype is None:
                 return not_found(object_type)
+            if refused := fake.not_unique(otype, body.get("idProperty")):
+                return refused
             results, missing = [], []
             for item in body["inputs"]:
-                obj = fake.store.find(otype, body.get("idProperty"), str(item["id"]))
+                obj = fake.store.read(otype, body.get("idProperty"), str(item["id"]))
                 if obj is None:
                     missing.append(str(item["id"]))
                 else:
@@ -465,6 +565,8 @@ class FakeHubSpot:
             if otype is None:
                 return not_found(object_type)
             props = dict(body["properties"])
+            if refused := fake.refused_values(otype, [body]):
+                return refused
             invalid = _invalid_emails(otype, props)
             if invalid:
                 return _error(400, "VALIDATION_ERROR", invalid)
@@ -480,9 +582,8 @@ class FakeHubSpot:
 
         @app.post("/crm/v3/objects/{object_type}/search")
         async def search(object_type: str, request: Request) -> Response:
-            # HubSpot's search guide sorts with {"propertyName", "direction"} objects while its
-            # OpenAPI file types sorts as strings; HubSpot takes both, so the fake checks sorts
-            # itself and the rest of the body against the spec.
+            # HubSpot takes sorts as {"propertyName", "direction"} objects or as names; the
+            # fake checks sorts itself and the rest of the body against our model.
             try:
                 raw = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -572,10 +673,26 @@ class FakeHubSpot:
             otype = otype_of(object_type)
             if otype is None:
                 return not_found(object_type)
-            obj = fake.store.find(otype, idProperty, object_id)
+            obj = fake.store.read(otype, idProperty, object_id)
             if obj is None:
                 return _error(404, "OBJECT_NOT_FOUND", "resource not found")
             return JSONResponse(fake.store.view(obj))
+
+        @app.post("/crm/v3/objects/{object_type}/merge")
+        async def merge(object_type: str, request: Request) -> Response:
+            """HubSpot's merge: {"primaryObjectId", "objectIdToMerge"}; answers the survivor."""
+            otype = otype_of(object_type)
+            if otype is None:
+                return not_found(object_type)
+            try:
+                body = await request.json()
+                primary, other = str(body["primaryObjectId"]), str(body["objectIdToMerge"])
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                return _error(400, "VALIDATION_ERROR", "Invalid input JSON")
+            objects = fake.store.objects[otype]
+            if primary not in objects or other not in objects or primary == other:
+                return _error(400, "VALIDATION_ERROR", "Both objects must exist and differ")
+            return JSONResponse(fake.merge(otype, primary, other))
 
         @app.post("/crm/v4/associations/{from_type}/{to_type}/batch/associate/default")
         async def associate_default(from_type: str, to_type: str, request: Request) -> Response:
@@ -626,6 +743,7 @@ class FakeHubSpot:
             return batch_answer(results, errors, ok=200 if default else 201)
 
         add_delete_routes(app, fake, TYPE_NAMES)
+        add_property_routes(app, fake, TYPE_NAMES)
 
         # -- control, for tests and demos ------------------------------------------------------
 
@@ -691,13 +809,28 @@ class FakeHubSpot:
         async def reset() -> dict[str, Any]:
             fake.state.counter.reset()
             fake.state.faults = FaultPlan()
-            fake.store = Store()
-            fake.store.index("contacts", "email")
+            fake.store = fake.new_store()  # property definitions stay, as in an account
             fake.rate_limited = 0
             fake.searches = 0
             return {"reset": True, "at": time.time()}
 
         return app
+
+
+# The object type at the other end of the HubSpot-defined association types crm-sync uses.
+ASSOCIATION_TARGETS = {202: "contacts", 578: "contacts"}
+
+
+def _missing_targets(store: Store, associations: list[dict[str, Any]]) -> list[str]:
+    """The ids of association targets (of a type we know the target of) that do not exist."""
+    missing = []
+    for association in associations:
+        target = str(association["to"]["id"])
+        for spec in association["types"]:
+            otype = ASSOCIATION_TARGETS.get(spec["associationTypeId"])
+            if otype and target not in store.objects[otype]:
+                missing.append(target)
+    return missing
 
 
 def _sort_problems(sorts: Any) -> list[str]:
@@ -820,5 +953,5 @@ async def send_signed_webhook(
         return response.status_code, response.text
 
 
-def create_app(rate_limit: int = 100, token: str | None = None) -> ASGIApp:
-    return FakeHubSpot(rate_limit, token).asgi()
+def create_app(rate_limit: int = 100, token: str | None = None, *, seeded: bool = True) -> ASGIApp:
+    return FakeHubSpot(rate_limit, token, seeded=seeded).asgi()

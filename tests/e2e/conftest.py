@@ -48,10 +48,29 @@ class Running:
             return response.json()
 
 
+async def hubspot_setup(url: str) -> None:
+    """What `crm-sync hubspot setup` does, against the fake at `url`."""
+    from app.providers.hubspot.client import HubSpotClient
+    from app.providers.hubspot.setup import run_setup
+    from app.providers.ratelimit import LocalRateLimiter
+    from app.settings import HubSpotSettings
+
+    settings = HubSpotSettings(_env_file=None, access_token=HUBSPOT_TOKEN, base_url=url)  # type: ignore[call-arg]
+    client = HubSpotClient(settings, LocalRateLimiter("e2e-setup", 10_000))
+    try:
+        report = await run_setup(client, settings)
+    finally:
+        await client.aclose()
+    assert report.ok and report.created, report
+
+
 @pytest.fixture
 async def fake_hubspot(free_port) -> AsyncIterator[Running]:
-    fake = FakeHubSpot(rate_limit=100, token=HUBSPOT_TOKEN)
+    """The fake as strict as HubSpot, bare of crm-sync's properties until setup makes them."""
+    fake = FakeHubSpot(rate_limit=100, token=HUBSPOT_TOKEN, seeded=False)
     async with serve(fake.asgi(), free_port()) as url:
+        await hubspot_setup(url)
+        fake.state.counter.reset()  # setup's calls are not the test's
         yield Running(fake, url)
 
 

@@ -71,7 +71,7 @@ async def test_upserts_are_idempotent_and_bad_emails_fail_alone_in_a_207() -> No
     assert len(fake.store.objects["contacts"]) == 1
 
 
-async def test_bodies_are_checked_against_hubspots_spec_and_tokens_required() -> None:
+async def test_bodies_are_checked_against_our_request_models_and_tokens_required() -> None:
     fake = FakeHubSpot(token=TOKEN)
     async with client(fake) as c:
         bad = await c.post(UPSERT, json={"inputs": [{"id": "x@example.com"}]})
@@ -80,7 +80,7 @@ async def test_bodies_are_checked_against_hubspots_spec_and_tokens_required() ->
 
     assert bad.status_code == 400
     assert bad.json()["category"] == "VALIDATION_ERROR"
-    assert "'properties' is a required property" in bad.json()["message"]
+    assert "inputs.0.properties: Field required" in bad.json()["message"]
     assert unauthorised.status_code == 401
     assert unauthorised.json()["category"] == "INVALID_AUTHENTICATION"
 

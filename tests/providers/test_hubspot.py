@@ -1,6 +1,9 @@
-"""The HubSpot adapter's requests, pinned with respx and checked against HubSpot's OpenAPI files."""
+"""The HubSpot adapter's requests, pinned with respx and checked against our models of HubSpot's
+request bodies."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
@@ -426,6 +429,9 @@ async def test_a_membership_updates_its_owners_contact(hubspot) -> None:
 
 @respx.mock
 async def test_notes_and_activities_are_notes_created_on_the_owners_contact(hubspot) -> None:
+    search = respx.post(f"{HUBSPOT}/crm/v3/objects/notes/search").mock(
+        side_effect=hubspot_answer(200, {"total": 0, "results": []})
+    )
     route = respx.post(f"{HUBSPOT}/crm/v3/objects/notes/batch/create").mock(
         side_effect=hubspot_answer(
             201,
@@ -459,12 +465,21 @@ async def test_notes_and_activities_are_notes_created_on_the_owners_contact(hubs
 
     [outcome] = await hubspot.deliver(Kind.note, [note])
 
+    # Looked up by our note id first (a lost create answer must not make a second note).
+    assert body(search.calls[0].request)["filterGroups"] == [
+        {
+            "filters": [
+                {"propertyName": "crm_sync_note_id", "operator": "IN", "values": ["note:note_1"]}
+            ]
+        }
+    ]
     assert body(route.calls[0].request)["inputs"] == [
         {
             "objectWriteTraceId": "12",
             "properties": {
                 "hs_note_body": "[high priority, issue] Payment failed",
                 "hs_timestamp": "1795219200000",
+                "crm_sync_note_id": "note:note_1",
             },
             "associations": [
                 {
@@ -736,6 +751,9 @@ async def test_a_lead_found_by_its_website_id_is_updated_not_created(hubspot_set
 
 @respx.mock
 async def test_a_known_note_is_updated_and_an_activity_is_written_as_a_note(hubspot) -> None:
+    respx.post(f"{HUBSPOT}/crm/v3/objects/notes/search").mock(
+        side_effect=hubspot_answer(200, {"total": 0, "results": []})
+    )
     update = respx.post(f"{HUBSPOT}/crm/v3/objects/notes/batch/update").mock(
         side_effect=hubspot_answer(200, batch([upserted("n7", "50", {}) | {"new": False}]))
     )
@@ -789,6 +807,7 @@ async def test_a_known_note_is_updated_and_an_activity_is_written_as_a_note(hubs
             "properties": {
                 "hs_note_body": "[medium priority, general] Call back",
                 "hs_timestamp": "1795219200000",
+                "crm_sync_note_id": "note:note_7",
             },
         }
     ]
@@ -796,6 +815,7 @@ async def test_a_known_note_is_updated_and_an_activity_is_written_as_a_note(hubs
         "hs_note_body": "<strong>Payment received</strong><br>£99.00 for bk_1<br>amount: 9900"
         "<br>currency: gbp",
         "hs_timestamp": "1795255200000",
+        "crm_sync_note_id": "activity:act_1",
     }
     assert (updated.crm_id, created.crm_id) == ("n7", "n8")
     assert updated.action == created.action == Action.note
@@ -843,12 +863,33 @@ async def test_an_owner_whose_contact_was_deleted_in_hubspot_is_upserted_by_emai
             ),
         )
     )
+    read = respx.get(f"{HUBSPOT}/crm/v3/objects/contacts/404").mock(
+        return_value=httpx.Response(
+            404,
+            json={
+                "status": "error",
+                "message": "resource not found",
+                "category": "OBJECT_NOT_FOUND",
+            },
+        )
+    )
+    by_user_id = respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/read").mock(
+        side_effect=hubspot_answer(200, batch([]))
+    )
     upsert = respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
         side_effect=hubspot_answer(200, batch([upserted("990", "60", {"email": "z@example.com"})]))
     )
     owner = delivery(Kind.owner, "u9", {"email": "z@example.com"}, job_id=60, crm_id="404")
 
     [outcome] = await hubspot.deliver(Kind.owner, [owner])
+
+    assert read.called  # not merged into another contact
+    assert body(by_user_id.calls[0].request) == {
+        "idProperty": "website_user_id",
+        "inputs": [{"id": "u9"}],
+        "properties": ["website_user_id"],
+        "propertiesWithHistory": [],
+    }
 
     assert body(upsert.calls[0].request)["inputs"][0]["id"] == "z@example.com"
     assert (outcome.crm_id, outcome.ok, outcome.action) == ("990", True, Action.create)
@@ -903,9 +944,15 @@ async def test_a_refused_batch_naming_nobody_is_split_until_the_culprit_is_alone
 
 
 @respx.mock
-async def test_a_refusal_of_every_input_fails_them_all_after_one_split(hubspot) -> None:
+async def test_a_refusal_of_a_property_every_input_sends_fails_them_all_at_once(hubspot) -> None:
     calls: list[list[str]] = []
-    message = "Property website_user_id does not exist"
+    detail = {
+        "isValid": False,
+        "message": 'Property "website_user_id" does not exist',
+        "error": "PROPERTY_DOESNT_EXIST",
+        "name": "website_user_id",
+    }
+    message = "Property values were not valid: " + json.dumps([detail])
     respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
         side_effect=refusing(None, message, calls)
     )
@@ -916,6 +963,57 @@ async def test_a_refusal_of_every_input_fails_them_all_after_one_split(hubspot) 
 
     outcomes = await hubspot.deliver(Kind.owner, owners)
 
-    assert len(calls) == 3
+    assert len(calls) == 1  # the property it names is in every input: no split needed
     assert all(o.error is not None and o.error.kind is FailureKind.rejected for o in outcomes)
-    assert all(message in o.error.message for o in outcomes)
+    assert all("does not exist" in o.error.message for o in outcomes)
+
+
+@respx.mock
+async def test_a_refusal_naming_nothing_is_split_down_to_single_inputs(hubspot) -> None:
+    calls: list[list[str]] = []
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(
+        side_effect=refusing(None, "Invalid input", calls)
+    )
+    owners = [
+        delivery(Kind.owner, f"u{n}", {"email": f"o{n}@example.com"}, job_id=80 + n)
+        for n in range(4)
+    ]
+
+    outcomes = await hubspot.deliver(Kind.owner, owners)
+
+    # Halves refused alike prove nothing about each input: each is tried on its own.
+    assert sorted(len(c) for c in calls) == [1, 1, 1, 1, 2, 2, 4]
+    assert all(o.error is not None and "Invalid input" in o.error.message for o in outcomes)
+
+
+@respx.mock
+async def test_two_bad_inputs_in_four_refused_naming_nobody_fail_alone(hubspot) -> None:
+    calls: list[list[str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        inputs = body(request)["inputs"]
+        calls.append([i["id"] for i in inputs])
+        if {"x@example.com", "y@example.com"} & set(calls[-1]):
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "message": "Invalid input",
+                    "category": "VALIDATION_ERROR",
+                },
+            )
+        return httpx.Response(
+            200, json=batch([upserted(i["id"], i["objectWriteTraceId"], {}) for i in inputs])
+        )
+
+    respx.post(f"{HUBSPOT}/crm/v3/objects/contacts/batch/upsert").mock(side_effect=answer)
+    emails = ["a@example.com", "x@example.com", "b@example.com", "y@example.com"]
+    owners = [
+        delivery(Kind.owner, f"u{n}", {"email": e}, job_id=90 + n) for n, e in enumerate(emails)
+    ]
+
+    outcomes = await hubspot.deliver(Kind.owner, owners)
+
+    # Both halves are refused alike: each is split again, so the good ones still go through.
+    assert [o.ok for o in outcomes] == [True, False, True, False]
+    assert all("Invalid input" in o.error.message for o in (outcomes[1], outcomes[3]))

@@ -285,3 +285,66 @@ async def test_a_signed_hubspot_event_with_nul_in_its_type_is_a_400(app, ops) ->
         response = await c.post("/api/webhooks/hubspot", content=body, headers=headers)
     refused(response, 400, "[0].subscriptionType")
     assert (await ops.get("/api/webhooks/events")).json()["events"] == []
+
+
+# -- duplicate field names ----------------------------------------------------------------------
+# RFC 8259 section 4: names in an object SHOULD be unique, and parsers disagree on which
+# duplicate wins. `{"userId":"a","userId":"b"}` once synced owner b without a word.
+
+
+async def test_a_record_naming_its_id_twice_is_refused_and_neither_is_stored(client) -> None:
+    raw = '{"userId":"dup1","userId":"dup2","name":"Ann"}'
+    response = await client.post("/api/crm/sync/owner", content=raw, headers=JSON)
+    body = refused(response, 422, "userId")
+    assert "more than once" in body["error"]
+    await never_stored(client, "dup1")
+    await never_stored(client, "dup2")
+
+
+async def test_a_duplicate_inside_custom_fields_is_named_by_its_path(client) -> None:
+    raw = '{"userId":"u1","customFields":{"tier":"gold","tier":"silver"}}'
+    response = await client.post("/api/crm/sync/owner", content=raw, headers=JSON)
+    refused(response, 422, "customFields.tier")
+    await never_stored(client, "u1")
+
+
+async def test_a_batch_item_with_a_duplicate_is_refused_alone(client) -> None:
+    raw = '[{"userId":"u1","name":"Ann"},{"userId":"u2","email":"a@example.com","email":"b@x.com"}]'
+    response = await client.post("/api/crm/sync/owner/batch", content=raw, headers=JSON)
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (1, 1)
+    [rejection] = answer["rejections"]
+    assert (rejection["index"], rejection["id"], rejection["field"]) == (1, "u2", "email")
+    await never_stored(client, "u2")
+
+
+async def test_an_ops_body_with_a_duplicate_is_refused(ops) -> None:
+    raw = '{"status":"failed","status":"dead"}'
+    response = await ops.post("/api/crm/sync/retry", content=raw, headers=JSON)
+    refused(response, 422, "status")
+
+
+# -- a stay that ends before it starts ----------------------------------------------------------
+
+
+async def test_a_booking_checking_out_before_it_checks_in_is_refused_naming_check_out(
+    client,
+) -> None:
+    booking = {"bookingId": "bk_back", "checkIn": "2026-05-05", "checkOut": "2026-05-01"}
+    response = await client.post("/api/crm/sync/booking", json=booking, headers=JSON)
+    body = refused(response, 422, "checkOut")
+    assert "2026-05-05" in body["error"]
+    stored = await client.get("/api/crm/sync/booking", params={"bookingId": "bk_back"})
+    assert stored.status_code == 404
+
+
+async def test_a_batch_booking_checking_out_first_is_refused_alone(client) -> None:
+    batch = [
+        {"bookingId": "bk_ok", "checkIn": "2026-05-01", "checkOut": "2026-05-01"},
+        {"bookingId": "bk_back", "checkIn": "2026-05-05", "checkOut": "2026-05-01"},
+    ]
+    response = await client.post("/api/crm/sync/booking/batch", json=batch, headers=JSON)
+    assert response.status_code == 202, response.text
+    [rejection] = response.json()["rejections"]
+    assert (rejection["index"], rejection["id"], rejection["field"]) == (1, "bk_back", "checkOut")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator
 
@@ -77,12 +78,12 @@ async def test_a_batch_and_a_webhook_are_limited_too(client, anonymous) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/crm/sync/owner", {"GET", "POST", "DELETE"}),
-        ("PATCH", "/api/crm/sync/property", {"GET", "POST", "DELETE"}),
+        ("PUT", "/api/crm/sync/owner", {"GET", "HEAD", "POST", "DELETE"}),
+        ("PATCH", "/api/crm/sync/property", {"GET", "HEAD", "POST", "DELETE"}),
         ("GET", "/api/crm/sync/owner/batch", {"POST"}),
         ("POST", "/api/crm/mock/faults", {"PUT", "DELETE"}),
-        ("POST", "/healthz", {"GET"}),
-        ("DELETE", "/api/webhooks/events/1", {"GET"}),
+        ("POST", "/healthz", {"GET", "HEAD"}),
+        ("DELETE", "/api/webhooks/events/1", {"GET", "HEAD"}),
     ],
 )
 async def test_405_lists_every_method_the_path_takes(
@@ -92,3 +93,33 @@ async def test_405_lists_every_method_the_path_takes(
     assert response.status_code == 405, response.text
     assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
     assert response.json()["success"] is False
+
+
+# -- compressed bodies ---------------------------------------------------------------------------
+# Bodies are read as they come: a gzip body was answered "not UTF-8 text", and a plain one labelled
+# gzip was taken as if the label were not there. RFC 9110 15.5.16: 415, naming what is taken.
+
+
+@pytest.mark.parametrize("compress", [True, False])
+async def test_a_body_with_a_content_encoding_is_a_415_and_nothing_is_stored(
+    client, compress: bool
+) -> None:
+    raw = json.dumps({"userId": "gz1", "name": "Ann"}).encode()
+    response = await client.post(
+        "/api/crm/sync/owner",
+        content=gzip.compress(raw) if compress else raw,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 415, response.text
+    assert response.json()["field"] == "Content-Encoding"
+    assert response.headers["accept-encoding"] == "identity"
+    assert (await client.get("/api/crm/sync/owner", params={"userId": "gz1"})).status_code == 404
+
+
+async def test_content_encoding_identity_is_a_body_as_sent(client) -> None:
+    response = await client.post(
+        "/api/crm/sync/owner",
+        json={"userId": "id1", "name": "Ann"},
+        headers={"Content-Encoding": "identity"},
+    )
+    assert response.status_code == 200, response.text

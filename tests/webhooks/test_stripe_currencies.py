@@ -113,6 +113,10 @@ class FakeHubSpot:
             "/crm/v3/objects/notes/batch/create",
         ):
             router.post(f"{HUBSPOT}{path}").mock(side_effect=self.answer)
+        # Notes are looked up by crm_sync_note_id before a create: none exist yet.
+        router.post(f"{HUBSPOT}/crm/v3/objects/notes/search").mock(
+            side_effect=hubspot_answer(200, {"total": 0, "results": []})
+        )
 
     def answer(self, request: httpx.Request) -> httpx.Response:
         sent = json.loads(request.content)

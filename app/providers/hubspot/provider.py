@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from app.providers.base import Action, Delivery, FailureKind, Outcome, Provider, ProviderError
-from app.providers.hubspot import deletes, mapping
+from app.providers.hubspot import deletes, mapping, properties, spec
 from app.providers.hubspot.client import HubSpotClient
 from app.providers.ratelimit import RateLimiter
 from app.records import Kind
@@ -123,15 +123,12 @@ class HubSpotProvider(Provider):
         inputs: Sequence[Input],
         match: Callable[[dict[str, Any]], str | None],
         response: httpx.Response,
-        parent_message: str | None = None,
     ) -> dict[str, dict[str, Any]]:
         for i in inputs:
             i.item.request = {"path": path, "input": i.body}
         payload = _json(response)
         if response.status_code >= 400:
-            return await self._refused(
-                path, inputs, match, response.status_code, payload, parent_message
-            )
+            return await self._refused(path, inputs, match, response.status_code, payload)
         # 200, 201 or 207 multi-status: results and errors, each read for its own input.
         results: dict[str, dict[str, Any]] = {}
         by_key = _index(inputs)
@@ -181,15 +178,13 @@ class HubSpotProvider(Provider):
         match: Callable[[dict[str, Any]], str | None],
         status: int,
         payload: dict[str, Any],
-        parent_message: str | None,
     ) -> dict[str, dict[str, Any]]:
-        """A whole batch refused (4xx): fail the inputs HubSpot names and resend the rest; if
-        it names none, split the batch in two so one bad record cannot sink the others."""
-        message = str(payload.get("message", ""))
-        named = _named(payload, inputs)
-        if len(inputs) == 1 or named or message == parent_message:
-            # One input; or HubSpot named the culprits; or both halves of a split failed alike
-            # (a problem with every input, like a property that does not exist).
+        """A whole batch refused (4xx). Good inputs never fail for a neighbour: fail the inputs
+        the error names (by trace, id or key, or by the property and value it names) and
+        resend the rest; if it names none, split the batch in two and read each half's answer
+        alike, down to single inputs, so only a refused single input fails."""
+        named = _named(payload, inputs) or _named_by_property(payload, inputs)
+        if len(inputs) == 1 or named:
             culprits = named or list(inputs)
             for i in culprits:
                 i.item.fail(_record_error(payload, status))
@@ -201,12 +196,9 @@ class HubSpotProvider(Provider):
             answers.append(
                 (part, await self._request("POST", path, {"inputs": [i.body for i in part]}))
             )
-        # Both halves refused with the same message: a problem with every input. Otherwise the
-        # refused half is split again until the record at fault is alone.
-        alike = all(r.status_code >= 400 and _json(r).get("message") == message for _, r in answers)
         results: dict[str, dict[str, Any]] = {}
         for part, response in answers:
-            results |= await self._read(path, part, match, response, message if alike else None)
+            results |= await self._read(path, part, match, response)
         return results
 
     # -- delivering --------------------------------------------------------------------------
@@ -265,11 +257,11 @@ class HubSpotProvider(Provider):
                 by_email.append(Input(item, body, {props["email"]}))
             else:
                 item.fail(_rejected("HubSpot upserts contacts by email: this owner has none"))
-        await self._write(f"/crm/v3/objects/{CONTACTS}/batch/update", by_id, _by_id)
-        for i in by_id:
-            # The contact was deleted or merged away in HubSpot: find or make it by email.
-            error, email = i.item.error, i.body["properties"].get("email")
-            if error and email and (error.response or {}).get("category") == "OBJECT_NOT_FOUND":
+        gone = await self._update_by_id(CONTACTS, by_id, _user_key)
+        for i in gone:
+            # The contact was deleted in HubSpot, and none holds its user id: make it by email.
+            email = i.body["properties"].get("email")
+            if email:
                 i.item.error = None
                 body = _upsert("email", email, i.body["properties"], i.item.trace)
                 by_email.append(Input(i.item, body, {email}))
@@ -288,7 +280,11 @@ class HubSpotProvider(Provider):
             f"/crm/v3/objects/{self.listing_type}/batch/upsert", inputs, _by_property(prop)
         )
         await self._associate(
-            self.listing_type, CONTACTS, items, lambda i: i.delivery.parent_crm_id
+            self.listing_type,
+            CONTACTS,
+            items,
+            lambda i: i.delivery.parent_crm_id,
+            lambda i: _owner_key(i.delivery.data.get("ownerId")),
         )
 
     async def _deals(
@@ -305,7 +301,13 @@ class HubSpotProvider(Provider):
             inputs.append(Input(item, _upsert(prop, d.record_id, props, item.trace), {d.record_id}))
         await self._write(f"/crm/v3/objects/{DEALS}/batch/upsert", inputs, _by_property(prop))
         await self._associate(DEALS, CONTACTS, items, lambda i: i.contact_id)
-        await self._associate(DEALS, self.listing_type, items, lambda i: i.delivery.parent_crm_id)
+        await self._associate(
+            DEALS,
+            self.listing_type,
+            items,
+            lambda i: i.delivery.parent_crm_id,
+            self._listing_key,
+        )
 
     async def _leads(self, items: list[Item]) -> None:
         """Leads must be created with their contact, so no upsert: read by the website id,
@@ -344,9 +346,24 @@ class HubSpotProvider(Provider):
                 creates.append(
                     Input(item, {**create, "associations": [association]}, {d.record_id})
                 )
-        await self._write(f"/crm/v3/objects/{LEADS}/batch/update", updates, _by_id)
+        gone = await self._update_by_id(LEADS, updates, lambda i: (prop, i.item.delivery.record_id))
+        for i in gone:
+            i.item.error = None
+            association = _with(i.item.contact_id or "", LEAD_TO_PRIMARY_CONTACT)
+            create = {"objectWriteTraceId": i.item.trace, "properties": i.body["properties"]}
+            creates.append(
+                Input(
+                    i.item, {**create, "associations": [association]}, {i.item.delivery.record_id}
+                )
+            )
         await self._write(f"/crm/v3/objects/{LEADS}/batch/create", creates, _by_property(prop))
-        await self._associate(LEADS, self.listing_type, items, lambda i: i.delivery.parent_crm_id)
+        await self._associate(
+            LEADS,
+            self.listing_type,
+            items,
+            lambda i: i.delivery.parent_crm_id,
+            self._listing_key,
+        )
 
     async def _memberships(self, items: list[Item]) -> None:
         inputs = []
@@ -358,11 +375,26 @@ class HubSpotProvider(Provider):
                 continue
             props = mapping.membership(d.data)
             inputs.append(Input(item, _update(contact_id, props, item.trace), {contact_id}))
-        await self._write(f"/crm/v3/objects/{CONTACTS}/batch/update", inputs, _by_id)
+        gone = await self._update_by_id(CONTACTS, inputs, _user_key)
+        # The owner's contact was deleted in HubSpot: make it again, by the owner's user id (the
+        # owner's next change finds it by that id and fills in the rest).
+        again = []
+        for i in gone:
+            key = _user_key(i)
+            if key:
+                i.item.error = None
+                props = {**i.body["properties"], key[0]: key[1]}
+                again.append(Input(i.item, _upsert(key[0], key[1], props, i.item.trace), {key[1]}))
+        await self._write(
+            f"/crm/v3/objects/{CONTACTS}/batch/upsert", again, _by_property(mapping.CONTACT_USER_ID)
+        )
         for item in items:
             item.action = Action.update
 
     async def _notes(self, items: list[Item], *, activity: bool) -> None:
+        """Notes have no upsert and batch/create has no idempotency: each note carries our id
+        (properties.NOTE_ID), and before creating the notes whose HubSpot id we do not know we
+        search for that id, so a create whose answer was lost is updated, not made twice."""
         updates, creates = [], []
         for item in items:
             d = item.delivery
@@ -372,13 +404,58 @@ class HubSpotProvider(Provider):
             elif d.parent_crm_id:
                 body: dict[str, Any] = {"objectWriteTraceId": item.trace, "properties": props}
                 body["associations"] = [_with(d.parent_crm_id, NOTE_TO_CONTACT)]
-                creates.append(Input(item, body, set()))
+                creates.append(Input(item, body, {props[properties.NOTE_ID]}))
             else:
                 item.fail(_rejected("the owner's HubSpot contact is not known yet"))
-        await self._write(f"/crm/v3/objects/{NOTES}/batch/update", updates, _by_id)
-        await self._write(f"/crm/v3/objects/{NOTES}/batch/create", creates, lambda r: None)
+        gone = await self._update_by_id(
+            NOTES, updates, lambda i: (properties.NOTE_ID, i.body["properties"][properties.NOTE_ID])
+        )
+        for i in gone:  # deleted in HubSpot: made again on the owner's contact
+            d = i.item.delivery
+            if d.parent_crm_id:
+                i.item.error = None
+                body = {"objectWriteTraceId": i.item.trace, "properties": i.body["properties"]}
+                body["associations"] = [_with(d.parent_crm_id, NOTE_TO_CONTACT)]
+                creates.append(Input(i.item, body, {i.body["properties"][properties.NOTE_ID]}))
+        existing = await self._lookup(
+            NOTES, properties.NOTE_ID, [i.body["properties"][properties.NOTE_ID] for i in creates]
+        )
+        known = []
+        for i in creates:
+            found = existing.get(i.body["properties"][properties.NOTE_ID].lower())
+            if found:
+                known.append(Input(i.item, _update(found, i.body["properties"], i.item.trace)))
+        taken = {id(k.item) for k in known}
+        creates = [i for i in creates if id(i.item) not in taken]
+        await self._write(f"/crm/v3/objects/{NOTES}/batch/update", known, _by_id)
+        await self._write(
+            f"/crm/v3/objects/{NOTES}/batch/create", creates, _by_property(properties.NOTE_ID)
+        )
+        await self._notes_on_moved_contacts(creates)
         for item in items:
             item.action = Action.note
+
+    async def _notes_on_moved_contacts(self, creates: list[Input]) -> None:
+        """Notes refused because their contact is gone under its stored id: find the contact
+        again (a merge's survivor, or by the owner's user id) and create them there."""
+        again = []
+        for i in creates:
+            d = i.item.delivery
+            error = i.item.error
+            if error is None or not d.parent_crm_id:
+                continue
+            if not (_gone(error) or _mentions(error.response or {}, {d.parent_crm_id})):
+                continue
+            found = await self._find_again(
+                CONTACTS, d.parent_crm_id, _owner_key(d.data.get("ownerId"))
+            )
+            if found and found != d.parent_crm_id:
+                i.item.error = None
+                body = {**i.body, "associations": [_with(found, NOTE_TO_CONTACT)]}
+                again.append(Input(i.item, body, i.keys))
+        await self._write(
+            f"/crm/v3/objects/{NOTES}/batch/create", again, _by_property(properties.NOTE_ID)
+        )
 
     # -- steps shared by kinds ---------------------------------------------------------------
 
@@ -430,11 +507,28 @@ class HubSpotProvider(Provider):
         to_type: str,
         items: list[Item],
         target: Callable[[Item], str | None],
+        target_key: Callable[[Item], tuple[str, str] | None] = lambda i: None,
     ) -> None:
-        """Default (unlabelled) associations, v4; creating one that exists is a no-op."""
+        """Default (unlabelled) associations, v4; creating one that exists is a no-op. A target
+        HubSpot no longer has (deleted or merged) is found again by its stable key
+        (`target_key`: unique property and value) and the association made to it."""
         pairs = [(i, target(i)) for i in items if i.live and i.crm_id and target(i)]
+        refused = await self._associate_pairs(from_type, to_type, [(i, str(t)) for i, t in pairs])
+        again = []
+        for i, to in refused:
+            found = await self._find_again(to_type, to, target_key(i))
+            if found and found != to:
+                i.error = None
+                again.append((i, found))
+        await self._associate_pairs(from_type, to_type, again)
+
+    async def _associate_pairs(
+        self, from_type: str, to_type: str, pairs: list[tuple[Item, str]]
+    ) -> list[tuple[Item, str]]:
+        """Associate each (item's object, target id); returns the pairs refused because an
+        object was not found (their items failed with HubSpot's reason)."""
         if not pairs:
-            return
+            return []
         path = f"/crm/v4/associations/{from_type}/{to_type}/batch/associate/default"
         body = {"inputs": [{"from": {"id": i.crm_id}, "to": {"id": to}} for i, to in pairs]}
         try:
@@ -442,16 +536,101 @@ class HubSpotProvider(Provider):
         except ProviderError as exc:
             for i, _ in pairs:
                 i.fail(exc)
-            return
+            return []
         payload = _json(response)
         if response.status_code >= 400:
             for i, _ in pairs:
                 i.fail(_record_error(payload, response.status_code))
-            return
+            return []
+        missing = []
         for error in payload.get("errors", []) or []:
             for i, to in pairs:
                 if _mentions(error, {str(i.crm_id), str(to)}):
                     i.fail(_record_error(error, response.status_code))
+                    if _mentions(error, {str(to)}):
+                        missing.append((i, to))
+        return missing
+
+    # -- finding again an object HubSpot no longer has under a stored id ---------------------
+
+    async def _update_by_id(
+        self,
+        object_type: str,
+        inputs: list[Input],
+        key: Callable[[Input], tuple[str, str] | None],
+    ) -> list[Input]:
+        """Batch update by stored CRM ids. An id HubSpot answers OBJECT_NOT_FOUND for is found
+        again (a merge's survivor, else by `key`: unique property and value) and the update
+        sent there, its new id recorded. Returns the inputs whose object is gone for good
+        (failed with OBJECT_NOT_FOUND; the caller may make it again)."""
+        path = f"/crm/v3/objects/{object_type}/batch/update"
+        await self._write(path, inputs, _by_id)
+        retry, gone = [], []
+        for i in inputs:
+            if not _gone(i.item.error):
+                continue
+            found = await self._find_again(object_type, str(i.body["id"]), key(i))
+            if found is None:
+                gone.append(i)
+                continue
+            i.item.error = None
+            i.body = {**i.body, "id": found}
+            i.keys = {found}
+            retry.append(i)
+        await self._write(path, retry, _by_id)
+        return gone
+
+    async def _find_again(
+        self, object_type: str, crm_id: str, key: tuple[str, str] | None
+    ) -> str | None:
+        """The id of the object HubSpot keeps for `crm_id`: reading a merged-away id answers
+        the surviving object; a deleted one is looked up by its stable key (a unique property
+        read with `idProperty`, or our note id by search). None: not found."""
+        path = f"/crm/v3/objects/{object_type}/{crm_id}"
+        response = await self._request("GET", path, params={"properties": "hs_object_id"})
+        if response.is_success:
+            found = _json(response).get("id")
+            if found is not None and str(found) != crm_id:
+                return str(found)
+        if key is None:
+            return None
+        found_ids = await self._lookup(object_type, key[0], [key[1]])
+        return found_ids.get(key[1].lower())
+
+    async def _lookup(self, object_type: str, prop: str, values: list[str]) -> dict[str, str]:
+        """{value (lower case): object id} of the objects whose `prop` holds one of `values`:
+        a batch read by `idProperty` for a unique property, a search otherwise (HubSpot's
+        search index may lag a write by a few seconds)."""
+        if not values:
+            return {}
+        if prop == properties.NOTE_ID:
+            body: dict[str, Any] = {
+                "filterGroups": [
+                    {"filters": [{"propertyName": prop, "operator": "IN", "values": values}]}
+                ],
+                "properties": [prop],
+                "limit": min(len(values), spec.SEARCH_LIMIT_MAX),
+            }
+            response = await self._request("POST", f"/crm/v3/objects/{object_type}/search", body)
+        else:
+            body = {
+                "idProperty": prop,
+                "inputs": [{"id": v} for v in values],
+                "properties": [prop],
+                "propertiesWithHistory": [],
+            }
+            path = f"/crm/v3/objects/{object_type}/batch/read"
+            response = await self._request("POST", path, body)
+        found: dict[str, str] = {}
+        for result in _json(response).get("results", []) if response.is_success else []:
+            value = (result.get("properties") or {}).get(prop)
+            if value is not None and result.get("id") is not None:
+                found.setdefault(str(value).lower(), str(result["id"]))
+        return found
+
+    def _listing_key(self, item: Item) -> tuple[str, str] | None:
+        property_id = item.delivery.data.get("propertyId")
+        return (self.settings.listing_id_property, str(property_id)) if property_id else None
 
 
 # -- request bodies and reading answers ------------------------------------------------------
@@ -475,6 +654,16 @@ def _with(to_id: str, type_id: int) -> dict[str, Any]:
         "to": {"id": to_id},
         "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
     }
+
+
+def _owner_key(user_id: Any) -> tuple[str, str] | None:
+    """A contact's stable key: our website user id property (unique)."""
+    return (mapping.CONTACT_USER_ID, str(user_id)) if user_id else None
+
+
+def _user_key(i: Input) -> tuple[str, str] | None:
+    """The stable key of the contact an owner's or a membership's input names."""
+    return _owner_key(i.item.delivery.data.get("userId") or i.item.delivery.record_id)
 
 
 def _by_id(result: dict[str, Any]) -> str | None:
@@ -518,6 +707,51 @@ def _named(error: dict[str, Any], inputs: Sequence[Input]) -> list[Input]:
     traces = {str(v) for v in context.get("objectWriteTraceId", []) or []}
     by_trace = [i for i in inputs if i.item.trace in traces]
     return by_trace or [i for i in inputs if i.keys and _mentions(error, i.keys)]
+
+
+PROPERTY_ERRORS_PREFIX = "Property values were not valid: "
+
+
+def _property_details(error: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-property details of HubSpot's "Property values were not valid: [...]" message
+    (each {"name", "error", "message"}), [] when the message has none."""
+    message = str(error.get("message", ""))
+    if PROPERTY_ERRORS_PREFIX not in message:
+        return []
+    try:
+        details = json.loads(message.split(PROPERTY_ERRORS_PREFIX, 1)[1])
+    except (json.JSONDecodeError, ValueError):
+        return []
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _named_by_property(error: dict[str, Any], inputs: Sequence[Input]) -> list[Input]:
+    """The inputs a property error points at: for a property that does not exist, every input
+    that sends it; for a refused value (an option, a date, a number), the inputs that send
+    the value its message quotes."""
+    found: list[Input] = []
+    for detail in _property_details(error):
+        name = str(detail.get("name", ""))
+        carriers = [i for i in inputs if name in (i.body.get("properties") or {})]
+        if detail.get("error") == "PROPERTY_DOESNT_EXIST":
+            found += carriers
+            continue
+        said = str(detail.get("message", ""))
+        found += [i for i in carriers if _quotes(said, str(i.body["properties"][name]))]
+    return [i for i in inputs if i in found]
+
+
+def _quotes(message: str, value: str) -> bool:
+    """Whether a property error's message is about `value`: HubSpot's messages start with the
+    refused value ("sold was not one of the allowed options: [...]") or quote it; a value
+    merely listed among the allowed options does not count."""
+    return bool(value) and (message.startswith(f"{value} ") or f'"{value}"' in message)
+
+
+def _gone(error: ProviderError | None) -> bool:
+    """Whether HubSpot answered that the object an input names does not exist (deleted, or
+    merged into another)."""
+    return error is not None and (error.response or {}).get("category") == "OBJECT_NOT_FOUND"
 
 
 def _record_error(error: dict[str, Any], status: int) -> ProviderError:
