@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -65,7 +67,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+def json_dumps(value: Any) -> str:
+    """JSON text for a JSON column: orjson (compact, several times faster than `json` for the
+    sync log's request and response of every record), `json` for what orjson refuses (an
+    integer beyond 64 bits, a non-string key). Reading stays with `json`: orjson would turn an
+    integer beyond 64 bits into a float."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    kwargs.setdefault("json_serializer", json_dumps)
     if url.startswith("sqlite"):
         # SQLite takes one writer at a time, and its busy handler is unfair: under contention
         # some writers sleep-poll for seconds. One connection per process makes them queue

@@ -92,10 +92,19 @@ _REDACTORS: weakref.WeakKeyDictionary[Any, Redactor] = weakref.WeakKeyDictionary
 
 def _params(parameters: Any, redactor: Redactor) -> Any:
     if isinstance(parameters, dict):
-        return {k: redactor.text(v) if isinstance(v, str) else v for k, v in parameters.items()}
+        return {k: _param(v, redactor) for k, v in parameters.items()}
     if isinstance(parameters, list | tuple):
-        return type(parameters)(redactor.text(v) if isinstance(v, str) else v for v in parameters)
+        return type(parameters)(_param(v, redactor) for v in parameters)
     return parameters
+
+
+def _param(value: Any, redactor: Redactor) -> Any:
+    """One parameter: a text, or an array of them (a batch bound one array per column)."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, list):
+        return [redactor.text(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 class RedactingFormatter(logging.Formatter):

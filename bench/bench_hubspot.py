@@ -1,5 +1,8 @@
-"""10,000 owners to the fake HubSpot at 100 requests per 10 s: batched (this service) against the
-seed code's way (one create call per record, in sequence).
+"""HubSpot pushes. First with the limit out of the way (BENCH_OPEN_OWNERS, 20,000 owners, one
+worker, PostgreSQL): the pipeline's own pace against HubSpot Pro's ceiling of 1,900 records/s
+(190 requests per 10 s x 100 a batch), with the fake's own capacity measured alone, so the fake is
+shown not to be the bottleneck. Then 10,000 owners at 100 requests per 10 s: batched (this
+service) against the seed code's way (one create call per record, in sequence).
 
 The ceiling: 100 inputs a batch x 10 requests a second = 1,000 records a second. The fake runs as
 its own process (`crm-sync fake-hubspot`), the worker in this one, on a fresh SQLite file (or
@@ -34,6 +37,8 @@ from app.sync.worker import Worker
 TOKEN = "bench-token"
 LIMIT = 100
 CEILING = 100 * LIMIT / 10  # records a second
+OPEN_LIMIT = 1_000_000  # requests per 10 s: the limit out of the way
+PRO_CEILING = 1_900  # records a second: HubSpot Pro's 190 requests per 10 s x 100 a batch
 
 
 def _free_port() -> int:
@@ -77,7 +82,7 @@ def _owner(n: int) -> dict[str, Any]:
     return {"userId": f"bench_{n}", "name": f"Owner {n}", "email": f"owner{n}@bench.example"}
 
 
-async def batched(db_url: str, url: str, owners: int) -> dict[str, Any]:
+async def batched(db_url: str, url: str, owners: int, limit: int = LIMIT) -> dict[str, Any]:
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     spec = SPECS[Kind.owner]
@@ -99,9 +104,9 @@ async def batched(db_url: str, url: str, owners: int) -> dict[str, Any]:
         await session.execute(insert(Record), rows)
         await enqueue(session, select(Record.id), ["hubspot"])
     settings = HubSpotSettings(  # type: ignore[call-arg]
-        _env_file=None, access_token=TOKEN, base_url=url, rate_limit=LIMIT
+        _env_file=None, access_token=TOKEN, base_url=url, rate_limit=limit
     )
-    limiter = make_rate_limiter(sessions, "hubspot", LIMIT, margin=settings.rate_margin)
+    limiter = make_rate_limiter(sessions, "hubspot", limit, margin=settings.rate_margin)
     provider = HubSpotProvider(settings, limiter)
     worker = Worker(
         sessions,
@@ -155,22 +160,110 @@ async def seed_way(url: str, owners: int, seconds: float) -> dict[str, Any]:
     return {"sent": sent, "elapsed": elapsed, "rate": sent / elapsed}
 
 
-def main() -> None:
-    owners = int(os.environ.get("BENCH_OWNERS", "10000"))
-    seed_seconds = float(os.environ.get("BENCH_SEED_SECONDS", "31.5"))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    fake = subprocess.Popen(
+def _start_fake(port: int, limit: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "crm-sync"),
             "fake-hubspot",
             "--port",
             str(port),
             "--rate-limit",
-            str(LIMIT),
+            str(limit),
         ],
         stdout=subprocess.DEVNULL,
     )
+
+
+async def fake_alone(url: str, seconds: float, clients: int = 4) -> dict[str, Any]:
+    """What the fake absorbs with nothing else in the way: `clients` connections each sending
+    100-contact batch upserts back to back for `seconds`. Returns contacts per second."""
+    sent = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client(c: int) -> None:
+        nonlocal sent
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as http:
+            n = 0
+            while time.perf_counter() < stop_at:
+                inputs = [
+                    {
+                        "idProperty": "email",
+                        "id": f"alone{c}-{n}-{i}@bench.example",
+                        "objectWriteTraceId": str(i),
+                        "properties": {
+                            "email": f"alone{c}-{n}-{i}@bench.example",
+                            "firstname": "Owner",
+                            "lastname": str(i),
+                        },
+                    }
+                    for i in range(100)
+                ]
+                response = await http.post(
+                    "/crm/v3/objects/contacts/batch/upsert", json={"inputs": inputs}
+                )
+                response.raise_for_status()
+                sent += len(inputs)
+                n += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return {"rate": sent / (time.perf_counter() - started), "clients": clients}
+
+
+def open_limit() -> None:
+    """The push with the limit out of the way (fake and limiter at OPEN_LIMIT), PostgreSQL."""
+    from bench.common import fresh_database
+
+    owners = int(os.environ.get("BENCH_OPEN_OWNERS", "20000"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    fake = _start_fake(port, OPEN_LIMIT)
+    try:
+        db_url = os.environ.get("BENCH_DATABASE_URL") or asyncio.run(fresh_database())
+        asyncio.run(_wait_up(url))
+        fake_before = _cpu_of(fake.pid)
+        result = asyncio.run(batched(db_url, url, owners, OPEN_LIMIT))
+        fake_cpu = _cpu_of(fake.pid) - fake_before
+        load = os.getloadavg()[0]
+        asyncio.run(_reset(url))
+        alone = asyncio.run(fake_alone(url, 5.0))
+    finally:
+        fake.terminate()
+        fake.wait(10)
+    backend = "PostgreSQL" if "postgresql" in db_url else "SQLite"
+    print(
+        f"hubspot push, limit out of the way: {owners} owners in {result['elapsed']:.1f} s = "
+        f"{result['rate']:.0f} records/s = {result['rate'] / PRO_CEILING:.0%} of HubSpot Pro's "
+        f"{PRO_CEILING}/s (190 requests per 10 s x 100 a batch)"
+    )
+    print(
+        f"  measured: wall clock from the worker's first claim to an empty queue, one worker "
+        f"(concurrency {os.environ.get('BENCH_CONCURRENCY', '4')}, claims of "
+        f"{os.environ.get('BENCH_CLAIM', '1000')}) on {backend}, fake HubSpot in its own process "
+        f"limited to {OPEN_LIMIT} requests per 10 s, load average {load:.1f} on "
+        f"{os.cpu_count()} cores; {result['requests']} requests, 429s {result['429s']}, contacts "
+        f"stored {result['stored']}; the worker used {result['cpu']:.1f} CPU-s "
+        f"({result['cpu'] * 1e6 / owners:.0f} CPU-us a record), the fake {fake_cpu:.1f} CPU-s "
+        f"({fake_cpu / result['elapsed']:.0%} of one core over the run)"
+    )
+    print(
+        f"  the fake alone ({alone['clients']} clients posting 100-contact batch upserts back to "
+        f"back for 5 s): {alone['rate']:.0f} contacts/s, "
+        f"{alone['rate'] / max(result['rate'], 1):.1f}x the push rate: not the bottleneck"
+        if alone["rate"] > result["rate"]
+        else f"  the fake alone: {alone['rate']:.0f} contacts/s: THE FAKE IS THE BOTTLENECK"
+    )
+
+
+def main() -> None:
+    open_limit()
+    owners = int(os.environ.get("BENCH_OWNERS", "10000"))
+    seed_seconds = float(os.environ.get("BENCH_SEED_SECONDS", "31.5"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    fake = _start_fake(port, LIMIT)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             db_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp}/bench.db"

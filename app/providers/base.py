@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -139,13 +140,25 @@ class Provider(ABC):
 _SECRET_KEY = re.compile(r"(authorization|token|secret|password|api[_-]?key|signature)", re.I)
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a key names a secret (cached: a batch repeats the same few keys thousands of
+    times, and the search was most of the sync log's cost)."""
+    return _SECRET_KEY.search(key) is not None
+
+
 def redact(payload: Any) -> Any:
-    """Blank out anything keyed like a secret, before a payload reaches the sync log."""
+    """Blank out anything keyed like a secret, before a payload reaches the sync log. Returns a
+    copy of the dicts and lists (scalars as they are, without a call each)."""
     if isinstance(payload, dict):
         return {
-            k: ("[redacted]" if _SECRET_KEY.search(str(k)) else redact(v))
+            k: (
+                "[redacted]"
+                if _secret_key(k if type(k) is str else str(k))
+                else (redact(v) if isinstance(v, dict | list) else v)
+            )
             for k, v in payload.items()
         }
     if isinstance(payload, list):
-        return [redact(v) for v in payload]
+        return [redact(v) if isinstance(v, dict | list) else v for v in payload]
     return payload

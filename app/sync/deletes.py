@@ -18,6 +18,7 @@ from app.errors import Conflict
 from app.models import JobStatus, Operation, Record, SyncJob
 from app.records import PUBLIC_KINDS, SPECS, Kind
 from app.sync.outbox import ACTIVE, enqueue_delete
+from app.sync.verdicts import Snapshot
 
 REMOVING = (Operation.delete.value, Operation.erase.value)
 
@@ -112,7 +113,7 @@ async def children_pending(
 
 
 async def wake_parents(
-    session: AsyncSession, provider: str, removed: Iterable[Record], now: datetime
+    session: AsyncSession, provider: str, removed: Iterable[Snapshot], now: datetime
 ) -> None:
     """Parents whose delete waits for these children go now; one being judged at this moment
     is flagged to go round again, so its 'waiting' verdict cannot swallow this wake-up."""

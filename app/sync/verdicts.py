@@ -8,8 +8,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from app.models import JobStatus, LogStatus, Record, SyncJob
+from app.models import JobStatus, LogStatus
 from app.providers.base import Action, FailureKind, Outcome
 from app.records import Kind
 from app.settings import DeliverySettings
@@ -24,9 +25,50 @@ HORIZON_KINDS = frozenset({FailureKind.transient, FailureKind.timeout})
 
 
 @dataclass(slots=True)
+class ClaimedJob:
+    """The columns of a claimed `sync_jobs` row the delivery reads (plain values, no ORM
+    object: the claim builds a thousand of these at a time)."""
+
+    id: int
+    provider: str
+    operation: str  # Operation value
+    force: bool
+    attempts: int
+    deferrals: int
+    failing_since: datetime | None
+    lease_token: str | None  # the fencing token every outcome write is checked against
+    bulk_id: str | None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The columns of the claimed job's `records` row: the latest snapshot to deliver."""
+
+    id: int
+    kind: str
+    external_id: str
+    data: dict[str, Any]
+    content_hash: str
+    parent_kind: str | None
+    parent_id: str | None
+
+
+@dataclass(slots=True)
+class LinkState:
+    """Where the record stood at the job's provider when it was claimed (`provider_links`)."""
+
+    crm_id: str | None
+    status: str  # LinkStatus value
+    confirmed_hash: str | None
+
+
+@dataclass(slots=True)
 class Claimed:
-    job: SyncJob
-    record: Record
+    """One job this worker holds under its lease, with its record and its link there."""
+
+    job: ClaimedJob
+    record: Snapshot
+    link: LinkState | None = None
 
 
 @dataclass(slots=True)

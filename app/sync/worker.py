@@ -14,8 +14,9 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Table, and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
@@ -27,9 +28,13 @@ from app.runtime import LogThrottle, Notifier, Poller
 from app.settings import DeliverySettings
 from app.sync import breaker, outcomes
 from app.sync.deletes import children_pending
+from app.sync.outcomes import among, by_dialect
 from app.sync.verdicts import (
     Claimed,
+    ClaimedJob,
+    LinkState,
     Result,
+    Snapshot,
     gone,
     judge,
     log_verdicts,
@@ -39,6 +44,61 @@ from app.sync.verdicts import (
 )
 
 log = logging.getLogger(__name__)
+
+# Seconds a round of the poll loop goes on claiming while jobs are due (then it lets the loop
+# look at its stop signal); one claim's batches follow the last one's without a gap meanwhile.
+KEEP_CLAIMING = 2.0
+
+_jobs, _records, _links = (
+    cast(Table, model.__table__) for model in (SyncJob, Record, ProviderLink)
+)
+# The claimed jobs with their records and their links at the job's provider, as plain rows in
+# the order of ClaimedJob, Snapshot and LinkState (a Core statement, compiled once).
+CLAIMED = by_dialect(
+    lambda pg: (
+        select(
+            *(
+                _jobs.c[name]
+                for name in (
+                    "id",
+                    "provider",
+                    "operation",
+                    "force",
+                    "attempts",
+                    "deferrals",
+                    "failing_since",
+                    "lease_token",
+                    "bulk_id",
+                )
+            ),
+            *(
+                _records.c[name]
+                for name in (
+                    "id",
+                    "kind",
+                    "external_id",
+                    "data",
+                    "content_hash",
+                    "parent_kind",
+                    "parent_id",
+                )
+            ),
+            _links.c.crm_id,
+            _links.c.status,
+            _links.c.confirmed_hash,
+        )
+        .select_from(
+            _jobs.join(_records, _records.c.id == _jobs.c.record_id).outerjoin(
+                _links,
+                and_(
+                    _links.c.record_id == _jobs.c.record_id, _links.c.provider == _jobs.c.provider
+                ),
+            )
+        )
+        .where(among(_jobs.c.id, "ids", pg))
+        .order_by(_jobs.c.id)
+    )
+)
 
 
 class Worker(Poller):
@@ -67,10 +127,12 @@ class Worker(Poller):
         self._slots = asyncio.Semaphore(concurrency)
         self._next_reclaim = 0.0
         self._quiet_renewals = LogThrottle(60.0)
+        self._stop: asyncio.Event | None = None  # run()'s: no new claim once it is set
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> None:
         """Deliver until `stop` is set; with `drain`, return once nothing is queued or running."""
         log.info("worker %s delivering to %s", self.name, ", ".join(self.providers))
+        self._stop = stop
         await super().run(stop, drain=drain)
 
     async def pending(self) -> int:
@@ -86,11 +148,39 @@ class Worker(Poller):
         return int(count or 0)
 
     async def run_once(self) -> int:
-        """One round: reclaim lost leases, claim due jobs, deliver them. Returns jobs handled."""
-        await self._reclaim_expired()
-        claimed = await self._claim()
-        if not claimed:
-            return 0
+        """Rounds of claiming and delivering while jobs are due, for up to KEEP_CLAIMING
+        seconds. The next round is claimed while the last one is still delivered (at most two
+        in flight), so the `concurrency` slots stay full from one round to the next instead of
+        emptying at the end of each. Returns jobs handled, once every round is written."""
+        handled = 0
+        rounds: set[asyncio.Task[None]] = set()
+        until = time.monotonic() + KEEP_CLAIMING
+        try:
+            while True:
+                await self._reclaim_expired()
+                claimed = await self._claim()
+                if not claimed:
+                    break
+                handled += len(claimed)
+                rounds.add(asyncio.create_task(self._deliver_round(claimed)))
+                if time.monotonic() >= until or (self._stop and self._stop.is_set()):
+                    break
+                while len(rounds) >= 2:
+                    _, rounds = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            for task in rounds:  # as before: a cancelled round leaves its jobs to their lease
+                task.cancel()
+            raise
+        finally:
+            # A claim that failed still lets the rounds in flight write their outcomes.
+            for failed in await asyncio.gather(*rounds, return_exceptions=True):
+                if isinstance(failed, Exception):
+                    log.error("a delivery round failed", exc_info=failed)
+        return handled
+
+    async def _deliver_round(self, claimed: list[Claimed]) -> None:
+        """One claim's jobs, in batches per provider, kind and operation, under the slots; the
+        claim's leases are renewed until its last batch is written."""
         batches: dict[tuple[str, Kind, Operation], list[Claimed]] = defaultdict(list)
         for item in claimed:
             key = (item.job.provider, Kind(item.record.kind), Operation(item.job.operation))
@@ -106,7 +196,6 @@ class Worker(Poller):
             await asyncio.gather(*tasks)
         finally:
             heartbeat.cancel()
-        return len(claimed)
 
     # -- claiming and leases --------------------------------------------------------------
 
@@ -131,13 +220,15 @@ class Worker(Poller):
                 )
             if not ids:
                 return []
-            rows = await session.execute(
-                select(SyncJob, Record)
-                .join(Record, Record.id == SyncJob.record_id)
-                .where(SyncJob.id.in_(ids))
-                .order_by(SyncJob.id)
-            )
-            return [Claimed(job, record) for job, record in rows]
+            rows = await session.execute(CLAIMED[session.get_bind().dialect.name], {"ids": ids})
+            return [
+                Claimed(
+                    ClaimedJob(*row[:9]),
+                    Snapshot(*row[9:16]),
+                    LinkState(*row[16:]) if row[17] is not None else None,
+                )
+                for row in rows
+            ]
 
     async def _claim_due(
         self,
@@ -235,14 +326,13 @@ class Worker(Poller):
                 log.exception("delivery of %d %s to %s failed", len(items), kind, provider.name)
 
     async def _deliver(self, provider: Provider, kind: Kind, items: list[Claimed]) -> None:
-        links, parent_ids = await self._lookup(provider.name, items)
+        parent_ids = await self._parents(provider.name, items)
         results: list[Result] = []
         to_send: list[tuple[Claimed, Delivery]] = []
         spec = SPECS[kind]
         now = utcnow()
         for item in items:
-            job, record = item.job, item.record
-            link = links.get(record.id)
+            job, record, link = item.job, item.record, item.link
             if kind not in provider.kinds:
                 results.append(skip(item, f"{provider.name} does not take {kind} records"))
                 continue
@@ -292,7 +382,7 @@ class Worker(Poller):
         """Delete (or erase) a batch: children first (a record whose children's deletes are
         still to come here waits for them); nothing to call for a record this provider never
         got or already deleted; the link records the delete once the provider confirmed it."""
-        links, parent_ids = await self._lookup(provider.name, items)
+        parent_ids = await self._parents(provider.name, items)
         async with self.sessions() as session:
             blocked = await children_pending(
                 session, provider.name, ((i.record.kind, i.record.external_id) for i in items)
@@ -301,8 +391,7 @@ class Worker(Poller):
         to_send: list[tuple[Claimed, Delivery]] = []
         now = utcnow()
         for item in items:
-            job, record = item.job, item.record
-            link = links.get(record.id)
+            job, record, link = item.job, item.record, item.link
             if (record.kind, record.external_id) in blocked:
                 results.append(wait_children(item, provider.name, now, self.settings))
                 continue
@@ -382,38 +471,24 @@ class Worker(Poller):
         )
         log_verdicts(provider.name, written)
 
-    async def _lookup(
-        self, provider: str, items: Sequence[Claimed]
-    ) -> tuple[dict[int, ProviderLink], dict[tuple[str, str], str]]:
-        """This provider's links for the batch, and its CRM ids for the batch's parents."""
-        record_ids = [i.record.id for i in items]
+    async def _parents(self, provider: str, items: Sequence[Claimed]) -> dict[tuple[str, str], str]:
+        """This provider's CRM ids for the batch's parents (no query for a batch without)."""
         parents = {(i.record.parent_kind, i.record.parent_id) for i in items if i.record.parent_id}
+        if not parents:
+            return {}
         async with self.sessions() as session:
-            # By record id alone, so the primary key is the only index that fits: with the
-            # provider in the WHERE, stale statistics during a bulk made PostgreSQL scan every
-            # link of the provider through (provider, status) for each batch.
-            links = {
-                link.record_id: link
-                for link in await session.scalars(
-                    select(ProviderLink).where(ProviderLink.record_id.in_(record_ids))
+            rows = await session.execute(
+                select(Record.kind, Record.external_id, ProviderLink.crm_id)
+                .join(ProviderLink, ProviderLink.record_id == Record.id)
+                .where(
+                    ProviderLink.provider == provider,
+                    ProviderLink.crm_id.is_not(None),
+                    # A deleted parent is no parent: its children wait until it is back.
+                    ProviderLink.status != LinkStatus.deleted.value,
+                    tuple_(Record.kind, Record.external_id).in_(list(parents)),
                 )
-                if link.provider == provider
-            }
-            parent_ids: dict[tuple[str, str], str] = {}
-            if parents:
-                rows = await session.execute(
-                    select(Record.kind, Record.external_id, ProviderLink.crm_id)
-                    .join(ProviderLink, ProviderLink.record_id == Record.id)
-                    .where(
-                        ProviderLink.provider == provider,
-                        ProviderLink.crm_id.is_not(None),
-                        # A deleted parent is no parent: its children wait until it is back.
-                        ProviderLink.status != LinkStatus.deleted.value,
-                        tuple_(Record.kind, Record.external_id).in_(list(parents)),
-                    )
-                )
-                parent_ids = {(k, e): c for k, e, c in rows if c}
-        return links, parent_ids
+            )
+            return {(k, e): c for k, e, c in rows if c}
 
     async def _call(
         self, provider: Provider, kind: Kind, deliveries: list[Delivery], *, remove: bool = False
