@@ -59,9 +59,16 @@ class HubSpotSettings(_Env):
     rate_limit: int = Field(
         100, ge=1, description="requests per rolling 10 s, shared by all workers"
     )
-    # Seconds added to the 10-s window when spacing requests, so network jitter never lets
-    # HubSpot's own count of a window exceed the limit.
-    rate_margin: float = Field(0.5, ge=0, le=5)
+    # Seconds added to the 10-s window when spacing requests. Grants are timed from each
+    # answer (the latest HubSpot can have counted the call), so this only covers clock
+    # granularity.
+    rate_margin: float = Field(0.1, ge=0, le=5)
+    # HubSpot: "The search endpoints are rate limited to five requests per second per account"
+    # (https://developers.hubspot.com/docs/api-reference/search/guide).
+    search_rate_limit: int = Field(
+        5, ge=1, description="search requests per second, shared by all workers"
+    )
+    search_rate_margin: float = Field(0.02, ge=0, le=1)
     timeout: float = Field(15.0, gt=0, description="seconds per HTTP request")
     listing_object_type: str = Field("0-420", min_length=1)
     # Custom unique-value properties holding the website ids (see README: HubSpot setup).
@@ -151,6 +158,10 @@ class PullSettings(_Env):
     overlap_seconds: float = Field(300.0, ge=0)
     strategy: Literal["append", "overwrite"] = "overwrite"  # of scheduled and webhook pulls
     page_size: int = Field(200, ge=1, le=200, description="search results per request")
+    # A 429 during a pull waits (the client holds the budget for Retry-After) and the pull goes
+    # on; past this many seconds of waits in one request (HubSpot's daily budget spent), the
+    # pull stops as `paused`, its pages kept, and the next one resumes from the cursor.
+    rate_limit_wait_seconds: float = Field(120.0, ge=0, le=3600)
 
 
 class UiSettings(_Env):

@@ -162,6 +162,7 @@ def fake_hubspot(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8090, help="port to listen on"),
     rate_limit: int = typer.Option(100, min=1, help="requests per rolling 10 s"),
+    search_limit: int = typer.Option(5, min=1, help="search requests per second (HubSpot: 5)"),
     token: str | None = typer.Option(
         None, envvar="FAKE_HUBSPOT_TOKEN", help="the only token accepted (default: any)"
     ),
@@ -173,14 +174,17 @@ def fake_hubspot(
     ),
 ) -> None:
     """A local fake HubSpot, as strict as HubSpot (property definitions, types, options, dates
-    at midnight UTC, deleted and merged objects): CRM v3 objects and properties, v4
-    associations, rate limit, faults at /_fake."""
+    at midnight UTC, deleted and merged objects, 5 searches a second): CRM v3 objects and
+    properties, v4 associations, rate limits, faults at /_fake."""
     import uvicorn
 
     from app.fakes.hubspot import create_app
 
-    typer.echo(f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s)")
-    app = create_app(rate_limit, token, seeded=not bare)
+    typer.echo(
+        f"fake HubSpot on http://{host}:{port} ({rate_limit} requests per 10 s, "
+        f"{search_limit} searches per second)"
+    )
+    app = create_app(rate_limit, token, search_limit, seeded=not bare)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FaultMode = Literal["timeout", "error", "drop", "rate_limit", "daily_limit"]
+FaultMode = Literal["timeout", "error", "drop", "rate_limit", "daily_limit", "secondly_limit"]
 CONTROL_PREFIX = "/_fake"
 
 
@@ -30,9 +30,14 @@ class FaultPlan(BaseModel):
     delay: float = Field(30.0, ge=0, description="seconds a timeout stalls the answer")
     status: int = Field(500, ge=500, le=599)
     path_prefix: str = ""
+    # Let this many matching requests through first (a 429 on the third page of a pull).
+    skip: int = Field(0, ge=0)
 
     def take(self, path: str, rng: random.Random) -> FaultMode | None:
         if self.mode is None or not path.startswith(self.path_prefix):
+            return None
+        if self.skip > 0:
+            self.skip -= 1
             return None
         if self.count is not None:
             if self.count <= 0:
@@ -50,12 +55,17 @@ class WindowCounter:
     window: float = 10.0
     total: int = 0
     max_in_window: int = 0
+    first_at: float | None = None  # wall-clock time of the first and the last request counted
+    last_at: float | None = None
     _times: deque[float] = field(default_factory=deque)
 
     def record(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
         self._times.append(now)
         self.total += 1
+        self.last_at = time.time()
+        if self.first_at is None:
+            self.first_at = self.last_at
         count = self.in_window(now)
         self.max_in_window = max(self.max_in_window, count)
         return count
@@ -68,6 +78,7 @@ class WindowCounter:
 
     def reset(self) -> None:
         self.total = self.max_in_window = 0
+        self.first_at = self.last_at = None
         self._times.clear()
 
 
@@ -83,6 +94,8 @@ class FakeState:
             "requests": self.counter.total,
             "inWindow": self.counter.in_window(),
             "maxInWindow": self.counter.max_in_window,
+            # the span the CRM saw, first request to last (seconds)
+            "span": (self.counter.last_at or 0.0) - (self.counter.first_at or 0.0),
             "windowSeconds": self.counter.window,
             "faultsServed": dict(self.faults_served),
             "faults": self.faults.model_dump(),
@@ -115,7 +128,12 @@ class FaultyApp:
             await self.app(scope, receive, send)
             return
         self.state.faults_served[fault] = self.state.faults_served.get(fault, 0) + 1
-        if plan.when == "before" and fault in ("error", "rate_limit", "daily_limit"):
+        if plan.when == "before" and fault in (
+            "error",
+            "rate_limit",
+            "daily_limit",
+            "secondly_limit",
+        ):
             await self._send_fault(send, fault, plan.status)
             return
         if plan.when == "before" and fault == "drop":

@@ -25,8 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp
+from app.fakes.common import CONTROL_PREFIX, FakeState, FaultPlan, FaultyApp, WindowCounter
 from app.fakes.hubspot_deletes import add_delete_routes
+from app.fakes.hubspot_events import add_event_routes
 from app.fakes.hubspot_properties import PropertyRegistry, add_property_routes, refusal
 from app.providers.hubspot import spec as hubspot_spec
 
@@ -53,6 +54,9 @@ EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 )
 DAILY_LIMIT = 500_000
+# "The search endpoints are rate limited to five requests per second per account"
+# (https://developers.hubspot.com/docs/api-reference/search/guide, Limits).
+SEARCH_LIMIT = 5
 
 
 def _now() -> str:
@@ -208,11 +212,20 @@ def _invalid_emails(otype: str, properties: dict[str, str]) -> str | None:
 
 class FakeHubSpot:
     def __init__(
-        self, rate_limit: int = 100, token: str | None = None, *, seeded: bool = True
+        self,
+        rate_limit: int = 100,
+        token: str | None = None,
+        search_limit: int = SEARCH_LIMIT,
+        *,
+        seeded: bool = True,
     ) -> None:
-        """`seeded`: crm-sync's custom properties exist from the start (as if `crm-sync hubspot
-        setup` had run); False: only HubSpot's own, so setup has everything to create."""
+        """`search_limit`: searches a second (HubSpot's 5). `seeded`: crm-sync's custom
+        properties exist from the start (as if `crm-sync hubspot setup` had run); False: only
+        HubSpot's own, so setup has everything to create."""
         self.rate_limit = rate_limit
+        self.search_limit = search_limit
+        self.search_counter = WindowCounter(window=1.0)  # searches in the rolling second
+        self.rate_limited_by: dict[str, int] = {}
         self.token = token
         self.seeded = seeded
         self.state = FakeState()
@@ -326,11 +339,11 @@ class FakeHubSpot:
 
     def too_many(self, policy: str) -> tuple[int, dict[str, str], dict[str, Any]]:
         self.rate_limited += 1
+        self.rate_limited_by[policy] = self.rate_limited_by.get(policy, 0) + 1
         daily = policy == "DAILY"
         body = {
             "status": "error",
-            "message": f"You have reached your {'daily' if daily else 'ten_secondly_rolling'} "
-            "limit.",
+            "message": f"You have reached your {policy.lower()} limit.",
             "errorType": "RATE_LIMIT",
             "correlationId": str(uuid.uuid4()),
             "policyName": policy,
@@ -346,6 +359,8 @@ class FakeHubSpot:
             return self.too_many("TEN_SECONDLY_ROLLING")
         if fault == "daily_limit":
             return self.too_many("DAILY")
+        if fault == "secondly_limit":
+            return self.too_many("SECONDLY")
         body = {
             "status": "error",
             "message": "internal error",
@@ -582,6 +597,9 @@ class FakeHubSpot:
 
         @app.post("/crm/v3/objects/{object_type}/search")
         async def search(object_type: str, request: Request) -> Response:
+            if fake.search_counter.record() > fake.search_limit:
+                status, headers, limited = fake.too_many("SECONDLY")
+                return JSONResponse(limited, status_code=status, headers=headers)
             # HubSpot takes sorts as {"propertyName", "direction"} objects or as names; the
             # fake checks sorts itself and the rest of the body against our model.
             try:
@@ -743,6 +761,7 @@ class FakeHubSpot:
             return batch_answer(results, errors, ok=200 if default else 201)
 
         add_delete_routes(app, fake, TYPE_NAMES)
+        add_event_routes(app, send_signed_webhook)
         add_property_routes(app, fake, TYPE_NAMES)
 
         # -- control, for tests and demos ------------------------------------------------------
@@ -751,7 +770,10 @@ class FakeHubSpot:
         async def stats() -> dict[str, Any]:
             return fake.state.stats() | {
                 "rateLimit": fake.rate_limit,
+                "searchLimit": fake.search_limit,
                 "rateLimited": fake.rate_limited,
+                "rateLimitedBy": dict(fake.rate_limited_by),
+                "maxSearchesInSecond": fake.search_counter.max_in_window,
                 "objects": {t: len(objs) for t, objs in fake.store.objects.items()},
                 "associations": len(fake.store.associations),
                 "searches": fake.searches,
@@ -811,6 +833,8 @@ class FakeHubSpot:
             fake.state.faults = FaultPlan()
             fake.store = fake.new_store()  # property definitions stay, as in an account
             fake.rate_limited = 0
+            fake.rate_limited_by = {}
+            fake.search_counter.reset()
             fake.searches = 0
             return {"reset": True, "at": time.time()}
 
@@ -953,5 +977,11 @@ async def send_signed_webhook(
         return response.status_code, response.text
 
 
-def create_app(rate_limit: int = 100, token: str | None = None, *, seeded: bool = True) -> ASGIApp:
-    return FakeHubSpot(rate_limit, token, seeded=seeded).asgi()
+def create_app(
+    rate_limit: int = 100,
+    token: str | None = None,
+    search_limit: int = SEARCH_LIMIT,
+    *,
+    seeded: bool = True,
+) -> ASGIApp:
+    return FakeHubSpot(rate_limit, token, search_limit, seeded=seeded).asgi()

@@ -49,7 +49,7 @@ class FakeTreadSoft:
         self.store = TreadSoftStore()
 
     def fault_answer(self, fault: str, status: int) -> tuple[int, dict[str, str], dict[str, Any]]:
-        if fault in ("rate_limit", "daily_limit"):
+        if fault in ("rate_limit", "daily_limit", "secondly_limit"):
             return 429, {"Retry-After": "1"}, {"error": "too many requests"}
         return status, {}, {"error": "internal server error"}
 

@@ -85,7 +85,7 @@ class HttpClient:
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        await self.before_request()
+        ticket = await self.before_request(method, path)
         self.requests_sent += 1
         try:
             response = await self._client.request(
@@ -100,11 +100,17 @@ class HttpClient:
                 FailureKind.transient,
                 self.scrub(f"{self.label}: connection failed ({type(exc).__name__}: {exc})"),
             ) from None
+        finally:
+            await self.after_request(ticket)
         await self.after_response(response)
         return await self._judge(response)
 
-    async def before_request(self) -> None:
-        """Hook: wait for the CRM's rate limit."""
+    async def before_request(self, method: str, path: str) -> Any:
+        """Hook: wait for the CRM's rate limit; what it returns is given to `after_request`."""
+        return None
+
+    async def after_request(self, ticket: Any) -> None:
+        """Hook: the request is over (answered or failed); `ticket` is `before_request`'s."""
 
     async def after_response(self, response: httpx.Response) -> None:
         """Hook: learn from the answer's headers (rate-limit counters)."""

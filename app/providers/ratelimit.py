@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -48,11 +48,26 @@ class RateLimitHold(Base):
 @dataclass(frozen=True, slots=True)
 class Verdict:
     wait: float  # 0: granted
+    hit: int | None = None  # the grant's row (or entry), to settle when its answer comes
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One slot: `hit` names it for `settle`; `waited` is the seconds spent waiting for it."""
+
+    hit: int | None
+    waited: float
 
 
 class RateLimiter(ABC):
-    """At most `limit` grants in any `window + margin` seconds. The margin absorbs network
-    jitter: a CRM counts requests when they arrive, a little after we granted them.
+    """At most `limit` grants in any `window + margin` seconds.
+
+    A CRM counts a request when it arrives, some time after we granted it and before its answer
+    came back. `reserve` counts the grant at once; `settle` then moves it to the moment the
+    answer came (or the call failed), the latest the CRM can have counted it. Spacing grants
+    from settled times keeps the CRM's own window under the limit without a guessed margin, so
+    the next window's calls start as soon as the rolling window allows (issue 14). `margin`
+    only absorbs clock granularity now (and still covers callers that never settle).
 
     `waited_seconds` and `waits` say how long callers were held (for /metrics); `on_wait` is
     called with each wait."""
@@ -81,11 +96,18 @@ class RateLimiter(ABC):
         return self.window + self.margin
 
     async def acquire(self) -> float:
-        """Wait for a slot; returns the seconds spent waiting for one (not the bookkeeping)."""
+        """Wait for a slot; returns the seconds spent waiting for one (not the bookkeeping).
+        The slot stays counted from its grant (see `reserve` for one that is settled)."""
+        return (await self.reserve()).waited
+
+    async def reserve(self) -> Grant:
+        """Wait for a slot and count it now; call `settle(grant)` once the request's answer came
+        (or it failed), so the slot counts from then."""
         waited = 0.0
         while True:
             verdict = await self._try()
             if verdict.wait <= 0:
+                hit = verdict.hit
                 break
             # Small jitter so waiting workers don't all ask at the same instant.
             pause = min(verdict.wait, 2.0) + random.uniform(0, 0.02)
@@ -97,7 +119,12 @@ class RateLimiter(ABC):
             self.waited_seconds += waited
             if self.on_wait is not None:
                 self.on_wait(waited)
-        return waited
+        return Grant(hit, waited)
+
+    async def settle(self, grant: Grant) -> None:
+        """The granted request is answered (or failed): count its slot from now."""
+        if grant.hit is not None:
+            await self._settle(grant.hit)
 
     async def observe(self, headers: Mapping[str, str]) -> None:
         """Adjust to the CRM's own view (X-HubSpot-RateLimit-Max/-Remaining/-Interval-
@@ -123,6 +150,9 @@ class RateLimiter(ABC):
     async def _try(self) -> Verdict: ...
 
     @abstractmethod
+    async def _settle(self, hit: int) -> None: ...
+
+    @abstractmethod
     async def _catch_up(self, used_there: int) -> None: ...
 
     @abstractmethod
@@ -143,13 +173,20 @@ class LocalRateLimiter(RateLimiter):
         self, bucket: str, limit: int, *, window: float = 10.0, margin: float = 0.5
     ) -> None:
         super().__init__(bucket, limit, window=window, margin=margin)
-        self._hits: deque[float] = deque()
+        self._hits: dict[int, float] = {}  # grant number -> when it counts from
+        self._numbers = itertools.count(1)
         self._hold_until = 0.0
         self._lock = asyncio.Lock()
 
     def _expire(self, now: float) -> None:
-        while self._hits and self._hits[0] <= now - self.horizon:
-            self._hits.popleft()
+        cut = now - self.horizon
+        for hit in [h for h, at in self._hits.items() if at <= cut]:
+            del self._hits[hit]
+
+    def _add(self, now: float) -> int:
+        hit = next(self._numbers)
+        self._hits[hit] = now
+        return hit
 
     async def _try(self) -> Verdict:
         async with self._lock:
@@ -158,17 +195,22 @@ class LocalRateLimiter(RateLimiter):
                 return Verdict(self._hold_until - now)
             self._expire(now)
             if len(self._hits) < self.limit:
-                self._hits.append(now)
-                return Verdict(0.0)
-            oldest_to_go = self._hits[len(self._hits) - self.limit]
+                return Verdict(0.0, self._add(now))
+            times = sorted(self._hits.values())
+            oldest_to_go = times[len(times) - self.limit]
             return Verdict(max(oldest_to_go + self.horizon - now, 0.001))
+
+    async def _settle(self, hit: int) -> None:
+        async with self._lock:
+            if hit in self._hits:
+                self._hits[hit] = max(self._hits[hit], time.monotonic())
 
     async def _catch_up(self, used_there: int) -> None:
         async with self._lock:
             now = time.monotonic()
             self._expire(now)
             for _ in range(used_there - len(self._hits)):
-                self._hits.append(now)
+                self._add(now)
 
     async def _hold(self, seconds: float) -> None:
         async with self._lock:
@@ -219,11 +261,11 @@ class PostgresRateLimiter(RateLimiter):
                 or 0
             )
             if count < self.limit:
-                await session.execute(
-                    text("INSERT INTO rate_limit_hits (bucket, at) VALUES (:b, :at)"),
+                hit = await session.scalar(
+                    text("INSERT INTO rate_limit_hits (bucket, at) VALUES (:b, :at) RETURNING id"),
                     {"b": self.bucket, "at": now},
                 )
-                return Verdict(0.0)
+                return Verdict(0.0, int(hit) if hit is not None else None)
             oldest_to_go = await session.scalar(
                 text(
                     "SELECT at FROM rate_limit_hits WHERE bucket = :b ORDER BY at "
@@ -232,6 +274,17 @@ class PostgresRateLimiter(RateLimiter):
                 {"b": self.bucket, "skip": count - self.limit},
             )
             return Verdict(max(float(oldest_to_go or now) + self.horizon - now, 0.001))
+
+    async def _settle(self, hit: int) -> None:
+        # No advisory lock: moving one granted row later only ever makes others wait longer.
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "UPDATE rate_limit_hits SET at = greatest(at, "
+                    "extract(epoch FROM clock_timestamp())) WHERE id = :id"
+                ),
+                {"id": hit},
+            )
 
     async def _catch_up(self, used_there: int) -> None:
         if used_there <= 0:

@@ -30,7 +30,14 @@ def _hubspot(ctx: ProviderContext) -> Provider:
     if hs.access_token is None:
         raise RuntimeError("CRM_PROVIDERS names hubspot: set HUBSPOT_ACCESS_TOKEN")
     limiter = make_rate_limiter(ctx.sessions, "hubspot", hs.rate_limit, margin=hs.rate_margin)
-    return HubSpotProvider(hs, limiter)
+    search = make_rate_limiter(
+        ctx.sessions,
+        "hubspot-search",
+        hs.search_rate_limit,
+        window=1.0,
+        margin=hs.search_rate_margin,
+    )
+    return HubSpotProvider(hs, limiter, search_limiter=search)
 
 
 def _treadsoft(ctx: ProviderContext) -> Provider:

@@ -52,25 +52,46 @@ def parse_time(raw: Any) -> datetime | None:
         if text.isdigit():
             return datetime.fromtimestamp(int(text) / 1000, UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a time, or past what a datetime holds
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class HubSpotContacts:
-    """Reads contacts through the HubSpotClient the push uses, so the shared rate limit and its
-    error mapping (429, 401, 5xx) apply to pulls exactly as to pushes."""
+    """Reads contacts through the HubSpotClient the push uses, so the shared budgets (the search
+    endpoints' per-second one included) and its error mapping (429, 401, 5xx) apply to pulls
+    exactly as to pushes.
+
+    A 429 is HubSpot asking us to wait, not a failure: the client holds the budget it names
+    for Retry-After and the same request is sent again, up to `max_wait` seconds of waits for
+    one request; past that (the daily budget spent) the 429's ProviderError is raised."""
 
     provider_name = "hubspot"
 
-    def __init__(self, client: HubSpotClient, page_size: int = 200) -> None:
+    def __init__(
+        self, client: HubSpotClient, page_size: int = 200, max_wait: float = 120.0
+    ) -> None:
         self.client = client
         self.page_size = page_size
+        self.max_wait = max_wait
         self.requests = 0
+        self.rate_limited = 0  # 429s met (and waited out)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.requests += 1
-        response = await self.client.request("POST", path, json=body)
+        waited = 0.0
+        while True:
+            self.requests += 1
+            try:
+                response = await self.client.request("POST", path, json=body)
+                break
+            except ProviderError as exc:
+                if exc.kind is not FailureKind.rate_limited:
+                    raise
+                self.rate_limited += 1
+                waited += exc.retry_after if exc.retry_after is not None else 1.0
+                if waited > self.max_wait:
+                    raise
+                # The client has put the hold on the budget: the next request waits it out.
         try:
             payload = response.json()
         except ValueError:

@@ -27,11 +27,14 @@ class LeadFilter:
     modified_since: datetime | None = None  # aware
     limit: int = 50
     before: int | None = None  # the cursor: leads with a smaller id
+    include_deleted: bool = False  # deleted in the CRM, or folded into another by a merge
 
 
 async def list_leads(session: AsyncSession, wanted: LeadFilter, region: str) -> LeadPage:
     """A page of leads; raises InvalidInput for a phone that is not one, or a naive time."""
     stmt = select(Lead).order_by(Lead.id.desc()).limit(wanted.limit + 1)
+    if not wanted.include_deleted:
+        stmt = stmt.where(Lead.deleted_at.is_(None))
     if wanted.q:
         q = wanted.q.strip()
         like = f"%{q.lower()}%"

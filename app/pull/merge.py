@@ -34,6 +34,25 @@ FIELDS = (
     "crm_last_activity_at",
 )
 SKIP_SAMPLES = 200  # skips listed one by one in a result (all are counted by reason)
+# The sizes of the lead's bounded columns (the free-text ones are TEXT): a contact with a value
+# past one (an email longer than any address can be) is skipped with the field named.
+SIZES: dict[str, int] = {
+    column.name: int(length)
+    for column in Lead.__table__.columns
+    if (length := getattr(column.type, "length", None))
+}
+CRM_ID_SIZE = int(getattr(LeadCrmId.__table__.c.crm_id.type, "length", 64) or 64)
+
+
+def _too_long(p: Pulled) -> str | None:
+    """The reason a contact cannot be stored as it is (a value past its column's size)."""
+    if len(p.crm_id) > CRM_ID_SIZE:
+        return f"crm id longer than {CRM_ID_SIZE} characters"
+    for name, size in SIZES.items():
+        value = p.values.get(name)
+        if isinstance(value, str) and len(value) > size:
+            return f"{name} longer than {size} characters"
+    return None
 
 
 class Strategy(StrEnum):
@@ -59,8 +78,23 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _storable(value: Any) -> Any:
+    """`value` as every store can hold it: without NUL characters, which PostgreSQL's text and
+    JSONB refuse, and with lone surrogates (`\\ud800`, which no UTF-8 store can encode) as
+    `?`; JSON allows both, so HubSpot can send them. Strings inside lists and dicts too."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def read_hubspot(contact: dict[str, Any], region: str) -> Pulled:
-    props = {k: v for k, v in (contact.get("properties") or {}).items() if v not in (None, "")}
+    props = {
+        k: v for k, v in _storable(contact.get("properties") or {}).items() if v not in (None, "")
+    }
     raw_phone = _text(props.get("phone")) or _text(props.get("mobilephone"))
     phone = None
     if raw_phone:
@@ -84,7 +118,7 @@ def read_hubspot(contact: dict[str, Any], region: str) -> Pulled:
     # The hash leaves out the bookkeeping HubSpot changes on every write.
     hashed = {k: v for k, v in props.items() if k not in ("lastmodifieddate", "hs_object_id")}
     return Pulled(
-        crm_id=str(contact["id"]),
+        crm_id=_storable(str(contact["id"])),
         values=values,
         properties=props,
         modified=modified_at(contact),
@@ -156,10 +190,9 @@ class Merger:
             conditions.append(Lead.email.in_(emails))
         leads: dict[int, Lead] = {}
         if conditions:
-            leads = {
-                lead.id: lead
-                for lead in await session.scalars(select(Lead).where(or_(*conditions)))
-            }
+            # A lead folded into another by a merge is no candidate: its survivor is.
+            wanted = select(Lead).where(or_(*conditions), Lead.merged_into_id.is_(None))
+            leads = {lead.id: lead for lead in await session.scalars(wanted)}
         by_phone: dict[str, set[int]] = {}
         by_email: dict[str, set[int]] = {}
         for lead in leads.values():
@@ -181,15 +214,18 @@ class Merger:
             ):
                 self.result.skip(p.crm_id, "no name, email or phone")
                 continue
+            if too_long := _too_long(p):
+                self.result.skip(p.crm_id[:CRM_ID_SIZE], too_long)
+                continue
             link: Any = known.get(p.crm_id) or new_links.get(p.crm_id)
             target: Any = None
             key = 0
             if link is not None:
-                if link.content_hash == p.hash:
-                    self.result.skip(p.crm_id, "unchanged")
-                    continue
                 key = link.lead_id
                 target = drafts.get(key) or leads.get(key) or await session.get(Lead, key)
+                if link.content_hash == p.hash and not getattr(target, "deleted_at", None):
+                    self.result.skip(p.crm_id, "unchanged")
+                    continue
             else:
                 by_p = by_phone.get(values["phone"], set()) if values["phone"] else set()
                 by_e = by_email.get(values["email"], set()) if values["email"] else set()
@@ -211,6 +247,8 @@ class Merger:
                     crm_owner_email=None,
                     crm_modified_at=p.modified,
                     record_id=ours.get(p.crm_id),
+                    deleted_at=None,
+                    merged_into_id=None,
                     properties=p.properties,
                     content_hash=p.hash,
                     last_crm_sync_at=now,
@@ -222,6 +260,9 @@ class Merger:
                 self.result.created += 1
                 continue
             changed = self._apply(target, p)
+            if target.deleted_at is not None and target.merged_into_id is None:
+                target.deleted_at = None  # HubSpot has the contact again (restored)
+                changed = True
             if link is None:
                 link = new_links[p.crm_id] = SimpleNamespace(lead_id=key, content_hash=p.hash)
             link.content_hash = p.hash

@@ -13,24 +13,26 @@ from app.models import BigId
 
 
 class Lead(Base):
-    """One person as the CRMs know them, deduplicated by CRM id, then E.164 phone, then email."""
+    """One person as the CRMs know them, deduplicated by CRM id, then E.164 phone, then email.
+    Free-text fields are TEXT: HubSpot's text properties hold up to 65,536 characters
+    (https://knowledge.hubspot.com/properties/property-field-types-in-hubspot)."""
 
     __tablename__ = "leads"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     crm_source: Mapped[str] = mapped_column(String(32))
     crm_id: Mapped[str] = mapped_column(String(64))  # the first CRM id that made this lead
-    first_name: Mapped[str | None] = mapped_column(String(255))
-    last_name: Mapped[str | None] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(String(320))  # lower-cased
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164
-    phone_raw: Mapped[str | None] = mapped_column(String(64))  # as the CRM had it
-    company: Mapped[str | None] = mapped_column(String(255))
+    phone_raw: Mapped[str | None] = mapped_column(Text)  # as the CRM had it
+    company: Mapped[str | None] = mapped_column(Text)
     lead_type: Mapped[str | None] = mapped_column(String(64))
-    crm_status: Mapped[str | None] = mapped_column(String(128))
-    crm_stage: Mapped[str | None] = mapped_column(String(128))
+    crm_status: Mapped[str | None] = mapped_column(Text)
+    crm_stage: Mapped[str | None] = mapped_column(Text)
     crm_description: Mapped[str | None] = mapped_column(Text)
-    crm_owner: Mapped[str | None] = mapped_column(String(255))
+    crm_owner: Mapped[str | None] = mapped_column(Text)
     crm_owner_email: Mapped[str | None] = mapped_column(String(320))
     crm_last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     crm_modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -41,6 +43,9 @@ class Lead(Base):
     last_crm_sync_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # HubSpot's contact.deletion (or a merge into another lead): kept, but not listed by default.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    merged_into_id: Mapped[int | None] = mapped_column(BigId)  # the lead a merge folded it into
 
     __table_args__ = (
         Index("ix_leads_phone", "phone"),

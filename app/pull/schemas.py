@@ -36,6 +36,11 @@ class PullAnswer(BaseModel):
     conflicts: list[PullConflict]
     requests: int = Field(description="requests made to the CRM")
     seconds: float
+    rateLimited: int = Field(0, description="429s met and waited out (the pull went on)")
+    complete: bool = Field(
+        True, description="false: paused by a long 429 wait (daily budget); pages kept"
+    )
+    stoppedBy: str | None = Field(None, description="why a paused pull stopped")
     provider: Literal["hubspot"]
     strategy: Literal["append", "overwrite", "preview"]
 
@@ -62,6 +67,10 @@ class LeadView(BaseModel):
     lastCrmSyncAt: str | None
     createdAt: str | None
     updatedAt: str | None
+    deletedAt: str | None = Field(
+        None, description="deleted in the CRM (or merged away); listed with includeDeleted=true"
+    )
+    mergedIntoId: int | None = Field(None, description="the lead a CRM merge folded it into")
 
 
 class LeadPage(BaseModel):
@@ -91,4 +100,6 @@ def lead_view(lead: Lead) -> LeadView:
         lastCrmSyncAt=iso(lead.last_crm_sync_at),
         createdAt=iso(lead.created_at),
         updatedAt=iso(lead.updated_at),
+        deletedAt=iso(lead.deleted_at),
+        mergedIntoId=lead.merged_into_id,
     )

@@ -13,23 +13,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import dialect_insert, is_postgres, utcnow
+from app.db import dialect_insert, utcnow
 from app.errors import AppError, InvalidInput, NotFound
-from app.providers.base import Provider, ProviderError
+from app.providers.base import FailureKind, Provider, ProviderError
 from app.providers.hubspot.provider import HubSpotProvider
 from app.pull.hubspot import HubSpotContacts
 from app.pull.merge import Merger, MergeResult, Strategy
-from app.pull.models import PullCursor, PullRun
+from app.pull.models import PullRun
+from app.pull.pages import (
+    ANALYZE_AFTER_PAGES,
+    ahead,
+    cursor_of,
+    merge_page,
+    unreachable,
+)
 from app.runtime import Poller
 from app.settings import Settings
 from app.times import iso
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ANALYZE_AFTER_PAGES = frozenset({2, 8, 32, 128, 512})
 
 
 class ContactSource(Protocol):
@@ -55,29 +62,9 @@ def source_for(providers: dict[str, Provider], name: str, settings: Settings) ->
     provider = providers.get(name)
     if not isinstance(provider, HubSpotProvider):
         raise NotFound("hubspot is not configured here (CRM_PROVIDERS, HUBSPOT_ACCESS_TOKEN)")
-    return HubSpotContacts(provider.client, settings.pull.page_size)
-
-
-async def _lock(session: AsyncSession, provider: str) -> None:
-    """One merge at a time per provider (PostgreSQL; SQLite's BEGIN IMMEDIATE already is)."""
-    if is_postgres(session):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"crm-sync:pull:{provider}"},
-        )
-
-
-async def _cursor(session: AsyncSession, provider: str) -> datetime | None:
-    row = await session.get(PullCursor, provider)
-    return row.modified_at if row else None
-
-
-async def _advance(session: AsyncSession, provider: str, newest: datetime) -> None:
-    row = await session.get(PullCursor, provider)
-    if row is None:
-        session.add(PullCursor(provider=provider, modified_at=newest, updated_at=utcnow()))
-    elif newest > row.modified_at:
-        row.modified_at, row.updated_at = newest, utcnow()
+    return HubSpotContacts(
+        provider.client, settings.pull.page_size, settings.pull.rate_limit_wait_seconds
+    )
 
 
 @dataclass
@@ -86,6 +73,8 @@ class PullOutcome:
     result: MergeResult
     requests: int
     seconds: float
+    rate_limited: int = 0  # 429s met and waited out
+    stopped_by: str | None = None  # why a paused pull stopped early (its pages are kept)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -94,6 +83,9 @@ class PullOutcome:
             **self.result.view(),
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
+            "rateLimited": self.rate_limited,
+            "complete": self.stopped_by is None,
+            "stoppedBy": self.stopped_by,
         }
 
 
@@ -126,12 +118,13 @@ async def _finish(
     result: MergeResult,
     requests: int,
     error: str | None = None,
+    status: str | None = None,
 ) -> None:
     async with sessions() as session, session.begin():
         run = await session.get(PullRun, run_id)
         if run is None:
             return
-        run.status = "failed" if error else "done"
+        run.status = status or ("failed" if error else "done")
         run.error = error
         run.fetched, run.requests = result.fetched, requests
         run.created, run.updated, run.skipped = result.created, result.updated, result.skipped
@@ -149,17 +142,30 @@ async def pull(
     run_id: int | None = None,
 ) -> PullOutcome:
     """Pull what changed since the cursor. Each page is merged and the cursor advanced in one
-    transaction, so a crash mid-pull resumes from the last committed page. `preview` runs the
-    same merge in one transaction that is rolled back: exact counts, nothing changed."""
+    transaction, so a crash mid-pull resumes from the last committed page; the next page is
+    fetched while one is merged. `preview` runs the same merge in one transaction that is
+    rolled back: exact counts, nothing changed.
+
+    A 429 waits and the pull goes on (the source sends the request again); one that would wait
+    longer than PULL_RATE_LIMIT_WAIT_SECONDS (the daily budget spent) ends the run `paused`,
+    its pages kept. Raises PullFailed (502) when HubSpot fails the pull otherwise, or anything
+    else stops it; the run's error then names HubSpot's reason or the kind of fault, never a
+    statement or a contact's data."""
     provider = source.provider_name
     if run_id is None:
         run_id = await start_run(sessions, provider, trigger, strategy)
         assert run_id is not None
     merger = Merger(provider, strategy, settings.phone_default_region)
     began, requests_before = time.monotonic(), source.requests
+    limited_before = getattr(source, "rate_limited", 0)
+    stopped_by: str | None = None
+
+    def spent() -> int:
+        return source.requests - requests_before
+
     try:
         async with sessions() as session:
-            cursor = await _cursor(session, provider)
+            cursor = await cursor_of(session, provider)
         since = cursor - timedelta(seconds=settings.pull.overlap_seconds) if cursor else EPOCH
         if strategy is Strategy.preview:
             async with sessions() as session:
@@ -170,34 +176,40 @@ async def pull(
                 finally:
                     await session.rollback()
         else:
-            pages = source.changed_since(since)
             merged = 0
-            async for page in pages:
-                async with sessions() as session, session.begin():
-                    await _lock(session, provider)
-                    newest = await merger.merge(session, page)
-                    if newest is not None:
-                        await _advance(session, provider, newest)
-                    merged += 1
-                    if merged in ANALYZE_AFTER_PAGES and is_postgres(session):
-                        # A first pull grows `leads` from nothing within minutes, before
-                        # autovacuum looks: without fresh statistics PostgreSQL keeps
-                        # seq-scanning the growing table for every page's lookups (measured:
-                        # 25,000 contacts 54 s, against 8 s with this; bench_pull).
-                        await session.execute(text("ANALYZE leads, lead_crm_ids"))
+            async for page in ahead(source.changed_since(since)):
+                merged += 1
+                await merge_page(
+                    sessions, merger, provider, page, analyze=merged in ANALYZE_AFTER_PAGES
+                )
     except ProviderError as exc:
-        requests = source.requests - requests_before
-        await _finish(sessions, run_id, merger.result, requests, str(exc))
-        raise PullFailed(f"pull from {provider} failed: {exc}", runId=run_id) from None
+        if exc.kind is FailureKind.rate_limited:
+            stopped_by = f"{exc} (the next pull resumes from the cursor)"
+            await _finish(sessions, run_id, merger.result, spent(), stopped_by, "paused")
+        else:
+            await _finish(sessions, run_id, merger.result, spent(), str(exc))
+            raise PullFailed(f"pull from {provider} failed: {exc}", runId=run_id) from None
+    except Exception as exc:
+        if isinstance(exc, DBAPIError) and unreachable(exc):
+            raise  # the database is down: the API's outage answer (503)
+        log.exception("pull from %s stopped", provider)
+        said = f"internal error ({type(exc).__name__}); the pages before it are kept"
+        await asyncio.shield(_finish(sessions, run_id, merger.result, spent(), said))
+        raise PullFailed(f"pull from {provider} stopped: {said}", runId=run_id) from None
     except BaseException as exc:
-        requests = source.requests - requests_before
-        await asyncio.shield(
-            _finish(sessions, run_id, merger.result, requests, f"{type(exc).__name__}: {exc}")
-        )
+        said = f"stopped ({type(exc).__name__})"
+        await asyncio.shield(_finish(sessions, run_id, merger.result, spent(), said))
         raise
-    requests = source.requests - requests_before
-    await _finish(sessions, run_id, merger.result, requests)
-    return PullOutcome(run_id, merger.result, requests, time.monotonic() - began)
+    else:
+        await _finish(sessions, run_id, merger.result, spent())
+    return PullOutcome(
+        run_id,
+        merger.result,
+        spent(),
+        time.monotonic() - began,
+        getattr(source, "rate_limited", 0) - limited_before,
+        stopped_by,
+    )
 
 
 async def pull_ids(
@@ -216,11 +228,10 @@ async def pull_ids(
     began, requests_before = time.monotonic(), source.requests
     try:
         contacts = await source.read(ids)
-        async with sessions() as session, session.begin():
-            await _lock(session, source.provider_name)
-            await merger.merge(session, contacts)
+        await merge_page(sessions, merger, source.provider_name, contacts, advance=False)
     except Exception as exc:
-        await _finish(sessions, run_id, merger.result, source.requests - requests_before, str(exc))
+        said = str(exc) if isinstance(exc, ProviderError) else f"internal ({type(exc).__name__})"
+        await _finish(sessions, run_id, merger.result, source.requests - requests_before, said)
         raise
     requests = source.requests - requests_before
     await _finish(sessions, run_id, merger.result, requests)
@@ -296,7 +307,10 @@ class LastPull(BaseModel):
     at: str | None = Field(description="when it finished (ISO 8601)")
     trigger: str = Field(description="schedule, api, cli or webhook")
     strategy: str
-    status: str = Field(description="done or failed (running, for a pull under way)")
+    status: str = Field(
+        description="done, failed, or paused (a 429 asked for a longer wait than "
+        "PULL_RATE_LIMIT_WAIT_SECONDS: its pages are kept); running, for a pull under way"
+    )
     fetched: int
     created: int
     updated: int

@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import utcnow
+from app.db import transaction, utcnow
 from app.errors import AppError, Unauthorized
 from app.inputs import UnreadableJson, loads, problem
 from app.providers.base import ProviderError
+from app.pull.deletions import erase, fold, mark_deleted
 from app.pull.service import ContactSource, pull_ids
 from app.settings import Settings
 from app.webhooks.inbox import Handled, Incoming
@@ -57,6 +58,12 @@ CONTACT_EVENTS = {
     "object.restore",
     "object.merge",
 }
+# Events that change which contacts exist: handled from the event itself (and, for a merge, a
+# read of the survivor). `object.*` events are these only for contacts (objectTypeId 0-1).
+DELETION = {"contact.deletion", "object.deletion"}
+PRIVACY_DELETION = {"contact.privacyDeletion", "object.privacyDeletion"}
+MERGE = {"contact.merge", "object.merge"}
+CONTACT_TYPE_ID = "0-1"
 UNSTORED_HEADERS = frozenset({SIGNATURE_HEADER, "x-hubspot-signature", "authorization", "cookie"})
 
 
@@ -137,7 +144,12 @@ def incoming(body: bytes) -> list[Incoming]:
     """The delivery's events, ready to store in the inbox (by HubSpot's eventId)."""
     found = []
     for event in parse_events(body):
-        wanted = event["subscriptionType"] in CONTACT_EVENTS and event.get("objectId") is not None
+        kind = event["subscriptionType"]
+        wanted = (
+            kind in CONTACT_EVENTS | DELETION | PRIVACY_DELETION
+            and event.get("objectId") is not None
+            and str(event.get("objectTypeId", CONTACT_TYPE_ID)) == CONTACT_TYPE_ID
+        )
         found.append(
             Incoming(
                 source=SOURCE,
@@ -151,9 +163,22 @@ def incoming(body: bytes) -> list[Incoming]:
     return found
 
 
+def survivor_of(event: dict[str, Any]) -> tuple[str, list[str]]:
+    """A merge event's surviving contact id and every id merged into it. HubSpot names the
+    primary (`primaryObjectId`), the others (`mergedObjectIds`) and the id the merged contact
+    has now (`newObjectId`, the primary's in today's merges; `objectId` otherwise)."""
+    survivor = event.get("newObjectId") or event.get("primaryObjectId") or event["objectId"]
+    named = [event.get("primaryObjectId"), event.get("objectId")]
+    named += list(event.get("mergedObjectIds") or [])
+    merged = [str(n) for n in dict.fromkeys(named) if n is not None and str(n) != str(survivor)]
+    return str(survivor), merged
+
+
 class HubSpotHandler:
-    """Reads the contacts that stored HubSpot events name, in one batch, and merges them into
-    leads; HubSpot being down leaves the events for later, with backoff."""
+    """Handles stored HubSpot events, oldest first: deletions mark leads deleted, privacy
+    deletions erase them (and the values stored events carried), merges fold leads into the
+    survivor's; then the contacts the rest name (and each merge's survivor) are read in one
+    batch and merged. HubSpot being down leaves the reading events for later, with backoff."""
 
     source = SOURCE
     batch_size = 500
@@ -169,11 +194,38 @@ class HubSpotHandler:
         self.settings = settings
 
     async def handle(self, events: Sequence[WebhookEvent]) -> dict[int, Handled]:
-        ids = [str(json.loads(row.body)["objectId"]) for row in events]
+        verdicts: dict[int, Handled] = {}
+        to_read: dict[int, str] = {}  # row id -> the contact to read
+        async with transaction(self.sessions) as session:
+            for row in events:
+                event = json.loads(row.body)
+                kind, contact = event["subscriptionType"], str(event["objectId"])
+                if kind in DELETION:
+                    marked = await mark_deleted(session, SOURCE, [contact])
+                    verdicts[row.id] = Handled(
+                        EventStatus.processed, f"{marked} lead(s) marked deleted"
+                    )
+                elif kind in PRIVACY_DELETION:
+                    erased = await erase(session, SOURCE, [contact])
+                    verdicts[row.id] = Handled(
+                        EventStatus.processed,
+                        f"erased: {erased.leads} lead(s); values blanked in "
+                        f"{erased.events} stored event(s)",
+                    )
+                elif kind in MERGE:
+                    survivor, merged = survivor_of(event)
+                    await fold(session, SOURCE, survivor, merged)
+                    to_read[row.id] = survivor
+                else:
+                    to_read[row.id] = contact
+        if not to_read:
+            return verdicts
         try:
-            outcome = await pull_ids(self.sessions, self.contacts, self.settings, ids)
+            outcome = await pull_ids(
+                self.sessions, self.contacts, self.settings, list(to_read.values())
+            )
         except ProviderError as exc:
             wait = exc.retry_after if exc.retry_after is not None else 30.0
-            return {row.id: Handled.retry(str(exc)[:500], wait) for row in events}
+            return verdicts | {row_id: Handled.retry(str(exc)[:500], wait) for row_id in to_read}
         said = f"merged in pull run {outcome.run_id}"
-        return {row.id: Handled(EventStatus.processed, said) for row in events}
+        return verdicts | {row_id: Handled(EventStatus.processed, said) for row_id in to_read}

@@ -90,6 +90,9 @@ async def leads(
     modifiedSince: Instant | None = None,
     limit: PageLimit = 50,
     cursor: Cursor | None = None,
+    includeDeleted: Annotated[
+        bool, Query(description="also leads deleted in the CRM or folded into another by a merge")
+    ] = False,
 ) -> LeadPage:
     wanted = LeadFilter(
         q=q,
@@ -103,5 +106,6 @@ async def leads(
         modified_since=modifiedSince,
         limit=limit,
         before=cursor,
+        include_deleted=includeDeleted,
     )
     return await list_leads(session, wanted, services.settings.phone_default_region)

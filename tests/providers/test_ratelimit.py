@@ -54,3 +54,15 @@ async def test_limiters_sharing_the_database_never_exceed_the_limit(sessions, db
     assert len(granted) == 10
     assert most_in_any_window(granted, 0.6) <= 4
     assert sum(x.waits for x in limiters) >= 5
+
+
+async def test_a_settled_grant_is_spaced_from_its_answer_on_either_backend(sessions) -> None:
+    limiter = make_rate_limiter(sessions, "settled", 1, window=0.3, margin=0)
+    first = await limiter.reserve()
+    sent = time.monotonic()
+    await asyncio.sleep(0.2)  # a slow answer
+    await limiter.settle(first)
+
+    await limiter.acquire()
+
+    assert time.monotonic() - sent >= 0.48

@@ -89,9 +89,12 @@ class HubSpotProvider(Provider):
         limiter: RateLimiter,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        search_limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
-        self.client = HubSpotClient(settings, limiter, transport=transport)
+        self.client = HubSpotClient(
+            settings, limiter, transport=transport, search_limiter=search_limiter
+        )
         self.listing_type = settings.listing_object_type
 
     async def check(self) -> bool:
