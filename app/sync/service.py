@@ -50,6 +50,37 @@ async def record_status(services: Services, kind: Kind, external_id: str) -> Syn
     return describe(kind, external_id, states)
 
 
+async def _queued(
+    services: Services,
+    what: str,
+    kind: Kind,
+    external_id: str,
+    record: tuple[int, str],
+    queued: int,
+    states: list[ProviderState],
+    *,
+    respond_async: bool,
+) -> tuple[dict[str, Any], list[ProviderState]]:
+    """After a sync or a delete queued `queued` jobs for `record` (its id and content hash): log
+    it, wake the worker and, unless `respond_async`, wait up to SYNC_WAIT_SECONDS for every
+    provider. The record's status view (as a dict for the answer model) and the states read."""
+    log.info(
+        "%s %s/%s: %d job(s) queued",
+        what,
+        kind.value,
+        external_id,
+        queued,
+        extra={"record": f"{kind.value}/{external_id}"},
+    )
+    if queued:
+        services.kick()
+        if not respond_async:
+            states = await _wait_settled(
+                services, record[0], record[1], services.settings.sync_wait_seconds
+            )
+    return describe(kind, external_id, states).model_dump(), states
+
+
 async def sync_record(
     services: Services, kind: Kind, fields: dict[str, Any], *, respond_async: bool
 ) -> Reply:
@@ -71,20 +102,16 @@ async def sync_record(
     if kind in (Kind.owner, Kind.membership):
         services.wake_inbox()  # Stripe events waiting for this owner may be due now
     external_id = stored.external_id
-    log.info(
-        "accepted %s/%s: %d job(s) queued",
-        kind.value,
+    view, states = await _queued(
+        services,
+        "accepted",
+        kind,
         external_id,
+        (stored.id, stored.content_hash),
         queued,
-        extra={"record": f"{kind.value}/{external_id}"},
+        states,
+        respond_async=respond_async,
     )
-    if queued:
-        services.kick()
-        if not respond_async:
-            states = await _wait_settled(
-                services, stored.id, stored.content_hash, settings.sync_wait_seconds
-            )
-    view = describe(kind, external_id, states).model_dump()
     answer = answer_model(kind)
     if view["syncStatus"] == "synced":
         message = (
@@ -134,20 +161,16 @@ async def delete_record(
             queued = marked.queued
             deleted = [ChildView(kind=k, id=i) for k, i in marked.records]
         states = await record_states(session, record.id, record.content_hash, settings.providers)
-    log.info(
-        "delete of %s/%s: %d job(s) queued",
-        kind.value,
+    view, states = await _queued(
+        services,
+        "delete of",
+        kind,
         external_id,
+        (record.id, record.content_hash),
         queued,
-        extra={"record": f"{kind.value}/{external_id}"},
+        states,
+        respond_async=respond_async,
     )
-    if queued:
-        services.kick()
-        if not respond_async:
-            states = await _wait_settled(
-                services, record.id, record.content_hash, settings.sync_wait_seconds
-            )
-    view = describe(kind, external_id, states).model_dump()
     answer = delete_model(kind)
     if view["syncStatus"] == "deleted":
         message = f"{label} deleted from CRM" if queued else f"{label} already deleted"
