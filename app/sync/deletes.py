@@ -10,14 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import Conflict
 from app.models import JobStatus, Operation, Record, SyncJob
 from app.records import PUBLIC_KINDS, SPECS, Kind
-from app.sync.outbox import ACTIVE, enqueue_delete
+from app.sync.outbox import ACTIVE, enqueue_delete, wake_jobs
 from app.sync.verdicts import Snapshot
 
 REMOVING = (Operation.delete.value, Operation.erase.value)
@@ -121,8 +121,6 @@ async def wake_parents(
     if not parents:
         return
     ids = select(Record.id).where(tuple_(Record.kind, Record.external_id).in_(parents))
-    waiting = SyncJob.status == JobStatus.waiting.value
-    running = SyncJob.status == JobStatus.running.value
     # In id order, as the worker locks jobs, so two workers never wait on each other in a circle.
     locked = list(
         await session.scalars(
@@ -139,17 +137,4 @@ async def wake_parents(
     )
     if not locked:
         return
-    await session.execute(
-        update(SyncJob)
-        .where(
-            SyncJob.id.in_(locked),
-            SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-        )
-        .values(
-            status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
-            run_after=case((waiting, now), else_=SyncJob.run_after),
-            requeue=case((running, True), else_=SyncJob.requeue),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await wake_jobs(session, locked, now)

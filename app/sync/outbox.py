@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -212,3 +213,25 @@ async def enqueue_delete(
     )
     await session.execute(stmt)
     return len(rows)
+
+
+async def wake_jobs(session: AsyncSession, job_ids: list[int], now: datetime) -> None:
+    """Jobs `job_ids` (already locked by the caller, in id order) go now: a waiting one is queued
+    at `now`; a running one (being judged at this moment) is flagged to go round again, so its
+    'waiting' verdict cannot swallow the wake-up. Jobs in any other state are left alone."""
+    waiting = SyncJob.status == JobStatus.waiting.value
+    running = SyncJob.status == JobStatus.running.value
+    await session.execute(
+        update(SyncJob)
+        .where(
+            SyncJob.id.in_(job_ids),
+            SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
+        )
+        .values(
+            status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
+            run_after=case((waiting, now), else_=SyncJob.run_after),
+            requeue=case((running, True), else_=SyncJob.requeue),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -45,6 +45,7 @@ from app.records import Kind
 from app.settings import DeliverySettings
 from app.sync import breaker
 from app.sync.deletes import wake_parents
+from app.sync.outbox import wake_jobs
 from app.sync.verdicts import Result, Snapshot
 
 # Verdicts after which a job flagged `requeue` goes round again at once.
@@ -486,19 +487,4 @@ async def _wake_children(
     )
     if not locked:
         return
-    waiting = SyncJob.status == JobStatus.waiting.value
-    running = SyncJob.status == JobStatus.running.value
-    await session.execute(
-        update(SyncJob)
-        .where(
-            SyncJob.id.in_(locked),
-            SyncJob.status.in_([JobStatus.waiting.value, JobStatus.running.value]),
-        )
-        .values(
-            status=case((waiting, JobStatus.queued.value), else_=SyncJob.status),
-            run_after=case((waiting, now), else_=SyncJob.run_after),
-            requeue=case((running, True), else_=SyncJob.requeue),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await wake_jobs(session, locked, now)
